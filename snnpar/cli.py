@@ -1,0 +1,61 @@
+"""The `snnpar` command line: one sub-command per pipeline stage.
+
+This is the composition root: each sub-command lives in the module that owns its stage and is
+loaded lazily by dotted name, so `snnpar data --help` does not import Lava and the library modules
+of `snnpar` never import `export` or `hw_sim`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "data": ("snnpar.data.cli", "generate the synthetic data set or inspect a PAR data set"),
+    "params": ("snnpar.models.cli", "learnable parameters and forward FLOPs of a model preset"),
+    "train": ("snnpar.train_cli", "train a teacher, a student (with knowledge distillation) or a baseline"),
+    "eval": ("snnpar.evaluate_cli", "evaluate a checkpoint: mA, Acc, Prec, Recall, F1"),
+    "predict": ("snnpar.predict_cli", "print (and draw) the attributes predicted for images"),
+    "ablate": ("snnpar.ablate_cli", "the knowledge-distillation ablation (Table 3 of the paper)"),
+    "export-nir": ("export.cli", "write a trained student as a NIR graph"),
+    "simulate": ("hw_sim.cli_simulate", "run a NIR graph in Lava (Loihi 2 simulation, float or fixed point)"),
+    "compare": ("hw_sim.cli_compare", "Norse vs Lava spikes, layer by layer"),
+    "energy": ("hw_sim.cli_energy", "synaptic operations and energy under hardware profiles; SNN vs ANN"),
+    "demo": ("snnpar.demo", "the whole pipeline on the embedded synthetic data set"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snnpar",
+        description="Spiking pedestrian attribute recognition: train (Norse) -> export (NIR) -> simulate (Lava).",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        try:
+            importlib.import_module(module).add_arguments(p)
+        except ModuleNotFoundError as err:
+            if not err.name or not module.startswith(err.name):
+                raise
+            p.set_defaults(_missing=f"'{name}' is not available in this build ({module} is missing)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_module", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "_missing", None):
+        print(f"error: {args._missing}", file=sys.stderr)
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
