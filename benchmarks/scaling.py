@@ -1,0 +1,211 @@
+"""How time and memory of training and of the Lava simulation grow with image size, T and depth.
+
+A small sweep around one base network (a narrow student: width 32, 2 heads): vary one of image size,
+time steps T and depth at a time, and measure per point
+  - training: one step (forward + BCE + backward + Adam) at batch 1, best of n, and the activation
+    memory autograd saves for the backward pass (exact, via saved-tensor hooks; RSS is blurred by the
+    allocator's cache);
+  - Lava: one simulated image in float mode through export -> hw_sim.run, wall time and peak memory;
+    skipped with a "not available" line while export / hw_sim are not installed in the tree.
+Prints a table and saves a log-log plot (default benchmarks/scaling.png; --quick writes none unless
+--plot is given). Growth exponents (slope of log time vs log size) are printed for each sweep.
+
+    .venv/bin/python benchmarks/scaling.py
+    .venv/bin/python benchmarks/scaling.py --quick --plot /tmp/scaling.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import os
+import sys
+import tempfile
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # export/ and hw_sim/ are top-level folders
+warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script deprecation, from Norse's import
+
+import torch  # noqa: E402
+
+from lava_cost import LavaUnavailable, simulate_once  # noqa: E402
+from timing import format_table, time_interleaved  # noqa: E402
+from workloads import calibrate_batchnorm, images  # noqa: E402
+
+from snnpar.models.spikingformer import Spikingformer, SpikingformerConfig  # noqa: E402
+
+DEFAULT_PLOT = Path(__file__).with_name("scaling.png")
+
+
+@dataclass(frozen=True)
+class Point:
+    image_size: tuple[int, int]
+    time_steps: int
+    depth: int
+    embed_dim: int = 32
+
+    @property
+    def pixels(self) -> int:
+        return self.image_size[0] * self.image_size[1]
+
+    def model(self) -> Spikingformer:
+        torch.manual_seed(0)
+        cfg = SpikingformerConfig(embed_dim=self.embed_dim, depth=self.depth, num_heads=2,
+                                  image_size=self.image_size, time_steps=self.time_steps)
+        return calibrate_batchnorm(Spikingformer(cfg), self.image_size, batches=1, batch=2)
+
+
+def sweeps(quick: bool) -> dict[str, list[Point]]:
+    base = Point((32, 16), 2, 1) if quick else Point((128, 64), 4, 1)
+    if quick:
+        return {"image size": [base, replace(base, image_size=(64, 32))],
+                "T": [base, replace(base, time_steps=4)],
+                "depth": [base, replace(base, depth=2)]}
+    return {"image size": [replace(base, image_size=s) for s in ((64, 32), (128, 64), (256, 128))],
+            "T": [replace(base, time_steps=t) for t in (2, 4, 8)],
+            "depth": [replace(base, depth=d) for d in (1, 2, 4)]}
+
+
+def sweep_value(sweep: str, p: Point) -> float:
+    return {"image size": p.pixels, "T": p.time_steps, "depth": p.depth}[sweep]
+
+
+def saved_activation_mib(model: torch.nn.Module, x: torch.Tensor) -> float:
+    """MiB of tensors autograd keeps for the backward pass of one forward: the memory training grows by.
+
+    Counted exactly through saved-tensor hooks (each storage once), unlike RSS, which the allocator's
+    caching makes useless for one step inside a long-running process.
+    """
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
+    return sum(storages.values()) / 2**20
+
+
+def measure_training(point: Point, repeats: int) -> tuple[float, float]:
+    """(best seconds per training step at batch 1, MiB of activations saved for its backward pass)."""
+    model = copy.deepcopy(point.model()).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    x = images(1, point.image_size, seed=5)
+    labels = torch.ones(1, model.config.num_attributes)
+
+    def step() -> None:
+        optimizer.zero_grad(set_to_none=True)
+        torch.nn.functional.binary_cross_entropy_with_logits(model(x), labels).backward()
+        optimizer.step()
+
+    best = time_interleaved({"train": step}, repeats=repeats)["train"].best
+    return best, saved_activation_mib(model, x)
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of log y against log x: the growth exponent."""
+    lx, ly = [math.log(x) for x in xs], [math.log(max(y, 1e-12)) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    den = sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / den if den else float("nan")
+
+
+def save_plot(results: dict[str, list[dict]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(2, len(results), figsize=(4 * len(results), 6.5), squeeze=False)
+    for col, (sweep, rows) in enumerate(results.items()):
+        xs = [r["x"] for r in rows]
+        for row, (key, label) in enumerate((("s", "seconds per image"), ("mib", "MiB (train: saved activations; Lava: peak RSS)"))):
+            ax = axes[row][col]
+            for what, marker in (("train", "o-"), ("lava", "s--")):
+                ys = [r[what][key] for r in rows]
+                if all(isinstance(y, float) and not math.isnan(y) and y > 0 for y in ys):
+                    ax.plot(xs, ys, marker, label="train step" if what == "train" else "Lava float sim")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("pixels" if sweep == "image size" else sweep)
+            ax.set_ylabel(label)
+            ax.grid(True, which="both", alpha=0.3)
+            if row == 0:
+                ax.set_title(f"vs {sweep}")
+            ax.legend(fontsize=8)
+    fig.suptitle("snnpar scaling (width 32, batch 1, CPU)")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=100)
+        os.replace(tmp, path)
+    finally:
+        plt.close(fig)
+        Path(tmp).unlink(missing_ok=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="two points per sweep at 64x32, T=2 (smoke test)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed training steps per point (default 3; 1 quick)")
+    parser.add_argument("--no-lava", action="store_true", help="training only")
+    parser.add_argument("--plot", type=Path, default=None, help=f"where to save the plot (default {DEFAULT_PLOT}; "
+                        "none with --quick unless given)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: on a shared machine "
+                        "extra OpenMP threads wait on busy cores and make small ops tens of times slower)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    repeats = args.repeats or (1 if args.quick else 3)
+    plot = args.plot or (None if args.quick else DEFAULT_PLOT)
+    lava_note = "disabled (--no-lava)" if args.no_lava else "skipped with --quick (tens of seconds a point)" \
+        if args.quick else ""
+    cache: dict[Point, dict] = {}
+    results: dict[str, list[dict]] = {}
+    table = []
+    for sweep, points in sweeps(args.quick).items():
+        results[sweep] = []
+        for p in points:
+            if p not in cache:
+                train_s, train_mib = measure_training(p, repeats)
+                lava = {"s": float("nan"), "mib": float("nan")}
+                if not lava_note:
+                    try:
+                        sim = simulate_once(p.model(), images(1, p.image_size, seed=5), mode="float")
+                        lava = {"s": sim.wall_s, "mib": sim.peak_mib}
+                    except LavaUnavailable as error:
+                        lava_note = f"not available yet: {error}"
+                    except Exception as error:  # noqa: BLE001  the table must still show the training sweep
+                        lava_note = f"FAILED at {p}: {type(error).__name__}: {error}"
+                cache[p] = {"train": {"s": train_s, "mib": train_mib}, "lava": lava}
+            r = {"x": sweep_value(sweep, p), **cache[p]}
+            results[sweep].append(r)
+            size = f"{p.image_size[0]}x{p.image_size[1]}"
+            table.append([sweep, size, p.time_steps, p.depth, r["train"]["s"], r["train"]["mib"],
+                          r["lava"]["s"], r["lava"]["mib"], r["lava"]["s"] / r["train"]["s"]])
+    print(format_table(
+        ["sweep", "image", "T", "depth", "train step s", "saved act. MiB", "Lava sim s", "Lava peak MiB",
+         "Lava / train step"], table,
+        title=f"Scaling, width 32, batch 1, {torch.get_num_threads()} threads, training best of {repeats}",
+    ))
+    if lava_note:
+        print(f"Lava simulation: {lava_note}")
+    growth = [[sweep, slope([r["x"] for r in rows], [r["train"]["s"] for r in rows]),
+               slope([r["x"] for r in rows], [r["lava"]["s"] for r in rows]) if not lava_note else float("nan")]
+              for sweep, rows in results.items()]
+    print(format_table(["sweep", "train time exponent", "Lava time exponent"], growth,
+                       title="Growth exponents (slope of log time vs log swept value; 1 = linear)"))
+    if plot:
+        save_plot(results, plot)
+        print(f"plot: {plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""`snnpar export-nir CKPT -o model.nir`: write a trained student checkpoint as a NIR graph.
+
+Only argument handling and a summary; the work is export.export_nir.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Write a trained Spikingformer student (a checkpoint from `snnpar train`) as a NIR graph: BatchNorm folded "
+        "into convs, Norse LIF as NIR LIF, spike max-pool as SumPool2d+Threshold, residuals as fan-in. SDSA students "
+        "are pure NIR; SSA students contain the SpikingSelfAttention extension node (see export/SCHEMA.md) and are "
+        "read with export.read_graph. dt, T, input shape/encoding, normalisation and attribute names go into the "
+        "graph metadata.")
+    parser.add_argument("checkpoint", help="student checkpoint (.pt) written by `snnpar train`")
+    parser.add_argument("-o", "--output", required=True, help="NIR file to write, e.g. model.nir (written atomically)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                        help="weight precision in the file; float64 (default) keeps spike-exact agreement with Norse, float32 halves the size")
+    parser.add_argument("--compression", choices=["none", "gzip", "lzf"], default="none", help="HDF5 compression of arrays (default none: weights barely compress)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    from export import export_nir
+    from snnpar.checkpoint import load_model
+
+    start = time.perf_counter()
+    model, card = load_model(args.checkpoint)
+    if not card.preset.startswith("snnpar"):
+        raise SystemExit(f"error: {args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students (snnpar-*) only")
+    graph = export_nir(model, args.output, preset=card.preset, attribute_names=card.attribute_names, normalization=card.normalization,
+                       dtype=np.dtype(args.dtype), compression=None if args.compression == "none" else args.compression)
+    size = Path(args.output).stat().st_size
+    meta = graph.metadata
+    print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {size / 2**20:.1f} MiB, "
+          f"attention {meta['attention']}, T={meta['time_steps']}, dt={meta['dt']}, {time.perf_counter() - start:.1f} s")
+    if meta["extensions"]:
+        print(f"extension nodes {meta['extensions']}: read with export.read_graph (plain nir.read cannot)")
+    return 0

@@ -1,0 +1,56 @@
+"""Image transforms of the PAR field: resize, pad-and-crop, flip, normalise (torchvision).
+
+Training: Resize(H, W) -> Pad(10) -> RandomCrop(H, W) -> RandomHorizontalFlip -> ToTensor -> Normalize.
+Evaluation: Resize(H, W) -> ToTensor -> Normalize. Statistics are ImageNet's, as the field uses.
+A horizontal flip keeps every PA100K/PETA/RAP attribute valid (none of them is left/right).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+    from torchvision.transforms import Compose
+
+NORMALIZATION: dict[str, list[float]] = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+PAD = 10
+
+
+def _size(image_size: tuple[int, int]) -> tuple[int, int]:
+    if len(image_size) != 2 or min(int(image_size[0]), int(image_size[1])) < 1:
+        raise ValueError(f"image_size must be (height, width) in pixels, got {image_size}")
+    return int(image_size[0]), int(image_size[1])
+
+
+def train_transform(image_size: tuple[int, int]) -> Compose:
+    from torchvision import transforms as T
+
+    size = _size(image_size)
+    return T.Compose([
+        T.Resize(size),
+        T.Pad(PAD),
+        T.RandomCrop(size),
+        T.RandomHorizontalFlip(),
+        T.ToTensor(),
+        T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"]),
+    ])  # fmt: skip
+
+
+def eval_transform(image_size: tuple[int, int]) -> Compose:
+    from torchvision import transforms as T
+
+    return T.Compose(
+        [T.Resize(_size(image_size)), T.ToTensor(), T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])]
+    )
+
+
+def denormalize(tensor: torch.Tensor) -> torch.Tensor:
+    """Undo Normalize: [3, H, W] or [B, 3, H, W] back to [0, 1] (clamped), e.g. for drawing."""
+    import torch
+
+    if tensor.dim() not in (3, 4) or tensor.shape[-3] != 3:
+        raise ValueError(f"denormalize expects [3, H, W] or [B, 3, H, W], got {tuple(tensor.shape)}")
+    mean = torch.tensor(NORMALIZATION["mean"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
+    std = torch.tensor(NORMALIZATION["std"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
+    return (tensor * std + mean).clamp(0.0, 1.0)

@@ -1,0 +1,45 @@
+"""`snnpar eval CKPT --data NAME --root DIR`: the Table 1 row of a checkpoint and its per-attribute table."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", metavar="CKPT", help="a model checkpoint (best.pt or last.pt of `snnpar train`)")
+    parser.add_argument("--data", required=True, help="data set name: pa100k, peta, rap or synthetic")
+    parser.add_argument("--root", required=True, help="folder holding the data set")
+    parser.add_argument("--split", default="test", help="split to score (default test)")
+    parser.add_argument("--out", metavar="DIR",
+                        help="where to write attributes.csv and metrics.csv (default: CKPT's folder/eval-SPLIT)")
+    parser.add_argument("--threshold", type=float, help="probability above which an attribute is predicted present "
+                        "(default: 0.5 with --definition rethinking, 0.45 with vtb)")
+    parser.add_argument("--definition", choices=["rethinking", "vtb"], default="rethinking",
+                        help="metric definitions: Rethinking_of_PAR's (default) or VTB / SNN-PAR code's "
+                             "(threshold 0.45, mean of per-sample F1)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--device", default="auto", help="auto (default), cpu or cuda")
+    parser.add_argument("--num-workers", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    from snnpar.evaluate import TABLE1_COLUMNS, evaluate_checkpoint, format_table, table1_row, write_csv, write_text
+
+    try:
+        result = evaluate_checkpoint(args.checkpoint, args.data, args.root, args.split, args.threshold,
+                                     args.definition, args.batch_size, args.device, args.num_workers)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    row = {"model": result.preset, **table1_row(result.metrics)}
+    out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval-{args.split}"
+    threshold = result.metrics.threshold
+    write_csv([{"checkpoint": str(args.checkpoint), "data": args.data, "split": args.split,
+                "definition": args.definition, "threshold": threshold, **row}], out / "metrics.csv")
+    write_text(result.metrics.per_attribute_table(result.attribute_names, fmt="csv"), out / "attributes.csv")
+    print(f"{args.data} {args.split} split, {len(result.labels)} images, threshold {threshold}:")
+    print(format_table([row], ("model", *TABLE1_COLUMNS)))
+    print(f"per-attribute table: {out / 'attributes.csv'}")
+    return 0

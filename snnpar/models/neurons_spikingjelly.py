@@ -1,0 +1,80 @@
+"""SpikingJelly's multi-step LIF as a drop-in neuron backend: the reference implementation to measure against.
+
+The reference Spikingformer / SNN-PAR code builds its neurons with SpikingJelly's multi-step LIF
+(tau = 2, decay_input, hard reset to 0). This module wraps `spikingjelly.activation_based.neuron.LIFNode`
+behind the same constructor as `snnpar.models.neurons.MultiStepLIF` (one `LIFConfig` per layer) and registers
+it in `NEURON_BACKENDS` under ``"spikingjelly"``, so `create_model(..., neuron_backend="spikingjelly")` builds
+the same architecture with the reference neurons. The benchmarks use it; the rest of the project never does.
+
+The equation is the same: v <- v + (x - (v - v_reset)) / tau with tau = tau_mem / dt. Two differences are
+SpikingJelly's and are kept on purpose, since this is the reference as published:
+- it fires when v >= v_th (Norse: v > v_th), which differs only when v equals v_th exactly;
+- its surrogate gradient is a sigmoid with alpha = 4 (the reference's), so gradients differ, spikes do not.
+
+Importing this module without SpikingJelly installed raises ImportError naming the ``bench`` extra. It
+does not register anything unless SpikingJelly imports. Backend: the torch backend on CPU; CuPy kernels on
+CUDA tensors when CuPy is installed.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+
+import torch
+from torch import nn
+
+from snnpar.models.neurons import NEURON_BACKENDS, LIFConfig
+
+try:
+    with warnings.catch_warnings():  # spikingjelly scripts its kernels with the deprecated torch.jit.script
+        warnings.simplefilter("ignore", FutureWarning)
+        from spikingjelly.activation_based import neuron as sj_neuron
+        from spikingjelly.activation_based import surrogate as sj_surrogate
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        "snnpar.models.neurons_spikingjelly needs SpikingJelly: `pip install spikingjelly` "
+        "(the `bench` extra; on Python 3.10 the newest release is 0.0.0.0.14)"
+    ) from error
+
+BACKEND_NAME = "spikingjelly"
+REFERENCE_SURROGATE_ALPHA = 4.0  # the reference code's surrogate.Sigmoid(alpha=4)
+
+
+def _cupy_available() -> bool:
+    return importlib.util.find_spec("cupy") is not None
+
+
+class SpikingJellyLIF(nn.Module):
+    """SpikingJelly LIFNode(step_mode='m') for x [T, ...]; stateless between calls like `MultiStepLIF`."""
+
+    def __init__(self, config: LIFConfig = LIFConfig()):
+        super().__init__()
+        if config.v_leak != config.v_reset:
+            raise ValueError(
+                f"SpikingJelly's LIFNode decays towards v_reset, so it needs v_leak == v_reset; got "
+                f"v_leak={config.v_leak}, v_reset={config.v_reset} in {config}"
+            )
+        self.config = config
+        self.node = sj_neuron.LIFNode(
+            tau=1.0 / config.decay,
+            decay_input=True,
+            v_threshold=float(config.v_th),
+            v_reset=float(config.v_reset),
+            surrogate_function=sj_surrogate.Sigmoid(alpha=REFERENCE_SURROGATE_ALPHA),
+            detach_reset=False,
+            step_mode="m",
+            backend="torch",
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.node.backend = "cupy" if x.is_cuda and _cupy_available() else "torch"
+        self.node.reset()  # v back to v_reset: one call is one presentation, as in MultiStepLIF
+        return self.node(x)
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"v_th={c.v_th}, tau={1.0 / c.decay:g}, backend=spikingjelly"
+
+
+NEURON_BACKENDS.setdefault(BACKEND_NAME, SpikingJellyLIF)

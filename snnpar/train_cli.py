@@ -1,0 +1,133 @@
+"""`snnpar train`: train a teacher, a student (with knowledge distillation) or a baseline.
+
+Options resolve in this order: the recipe ("paper" for real data sets, "demo" for the synthetic one),
+then --config FILE.json (keys are TrainConfig fields), then the flags given on the command line. The
+resolved config is saved as RUN_DIR/config.json. --resume reads that file back and continues the run.
+Start it with `torchrun --nproc_per_node N -m snnpar.cli train ...` for several GPUs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+EXAMPLES = """examples:
+  snnpar data synthetic --out data/synth --n 2000
+  snnpar train --model vtb-tiny --data synthetic --root data/synth --out runs/teacher
+  snnpar train --model snnpar-tiny --data synthetic --root data/synth --out runs/student \\
+      --teacher runs/teacher/best.pt --kd both
+  snnpar train --model snnpar-8-768 --data pa100k --root data/PA100k --out runs/pa100k \\
+      --teacher runs/vtb/best.pt --kd both --recipe paper
+  snnpar train --out runs/pa100k --resume          # continue a killed run
+"""
+
+
+def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = True) -> None:
+    """The options shared by `snnpar train` and `snnpar ablate` (all default to None = recipe's value)."""
+    g = parser.add_argument_group("model and data")
+    if with_model:
+        g.add_argument("--model", help="model preset: a student (snnpar-8-768, snnpar-tiny, ...), a teacher "
+                                       "(vtb-b16, vtb-tiny) or a baseline (vit-8-768, vit-tiny); see `snnpar params`")
+    g.add_argument("--data", help="data set name: pa100k, peta, rap or synthetic")
+    g.add_argument("--root", help="folder holding the data set")
+    g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the preset's)")
+    g.add_argument("--time-steps", type=int, help="student time steps T (default: the preset's)")
+    g.add_argument("--attention", choices=["ssa", "sdsa"], help="student attention mode (default ssa)")
+    k = parser.add_argument_group("knowledge distillation")
+    k.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (best.pt of a `snnpar train --model vtb-...` run)")
+    if with_model:
+        k.add_argument("--kd", choices=["none", "response", "feature", "both"],
+                       help="distillation terms (default none; with --teacher: both)")
+    k.add_argument("--bce-weight", type=float, help="weight of the weighted BCE (default 1, 0.8 with one KD term, 0.6 with both)")
+    k.add_argument("--alpha", dest="response_weight", type=float, help="weight of response KD (default 1)")
+    k.add_argument("--beta", dest="feature_weight", type=float, help="weight of feature KD (default 100)")
+    k.add_argument("--temperature", type=float, help="KD temperature (default 2)")
+    k.add_argument("--response-mode", choices=["sigmoid", "softmax"],
+                   help="response KD over per-attribute sigmoids (default) or one softmax over attributes (reference code)")
+    o = parser.add_argument_group("optimisation")
+    o.add_argument("--recipe", choices=["paper", "reference", "demo"],
+                   help="named recipe: paper (Adam, 60 epochs, warm-up 10, step decay), reference (SGD, cosine), "
+                        "demo (small, CPU); default paper, or demo for --data synthetic")
+    o.add_argument("--config", metavar="FILE.json", help="JSON object of TrainConfig fields, applied over the recipe")
+    o.add_argument("--epochs", type=int)
+    o.add_argument("--batch-size", type=int)
+    o.add_argument("--lr", type=float, help="peak learning rate")
+    o.add_argument("--optimizer", choices=["adam", "sgd"])
+    o.add_argument("--weight-decay", type=float)
+    o.add_argument("--warmup-epochs", type=int)
+    o.add_argument("--schedule", choices=["step", "cosine", "constant"], help="after the warm-up")
+    o.add_argument("--max-train-batches", type=int, help="cut each epoch after this many batches")
+    m = parser.add_argument_group("machinery")
+    m.add_argument("--seed", type=int)
+    m.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    m.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], help="mixed precision on CUDA (default auto)")
+    m.add_argument("--num-workers", type=int, help="data loader worker processes")
+    m.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no pad/crop/flip")
+    m.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
+    m.add_argument("--no-tensorboard", dest="tensorboard", action="store_const", const=False)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EXAMPLES
+    parser.add_argument("--out", metavar="RUN_DIR", required=True,
+                        help="run folder: config.json, best.pt, last.pt, metrics.csv, tensorboard/, train_state.pt")
+    parser.add_argument("--resume", action="store_true", help="continue the killed run in RUN_DIR exactly where it stopped")
+    add_training_arguments(parser)
+
+
+OVERRIDE_KEYS = ("model", "data", "root", "image_size", "teacher", "kd", "bce_weight", "response_weight",
+                 "feature_weight", "temperature", "response_mode", "epochs", "batch_size", "lr", "optimizer",
+                 "weight_decay", "warmup_epochs", "schedule", "max_train_batches", "seed", "device", "amp",
+                 "num_workers", "augment", "progress", "tensorboard")
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Command-line values that were given (None means: not given)."""
+    values = {k: getattr(args, k, None) for k in OVERRIDE_KEYS}
+    values = {k: v for k, v in values.items() if v is not None}
+    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention") if getattr(args, k, None) is not None}
+    if model_overrides:
+        values["model_overrides"] = model_overrides
+    if values.get("teacher") and "kd" not in values and hasattr(args, "kd"):
+        values["kd"] = "both"  # a teacher given without --kd: distil with both terms
+    return values
+
+
+def build_config(args: argparse.Namespace):
+    from snnpar.train import load_config_file, resolve_config
+
+    file_values = load_config_file(args.config) if args.config else {}
+    overrides = config_overrides(args)
+    overrides["out"] = args.out
+    for key in ("model", "data", "root"):
+        if key not in overrides and key not in file_values:
+            raise ValueError(f"--{key} is required (or give it in --config)")
+    return resolve_config(args.recipe, file_values, overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from snnpar.train import read_run_config, train
+
+    try:
+        if args.resume:
+            config = read_run_config(args.out)
+            given = config_overrides(args)
+            if "epochs" in given:  # the one thing a resumed run may change: how long it goes on
+                config = replace(config, epochs=given["epochs"])
+            ignored = sorted(set(given) - {"epochs"})
+            if ignored:
+                print(f"note: --resume continues with {args.out}/config.json; ignoring {', '.join(ignored)}",
+                      file=sys.stderr)
+        else:
+            config = build_config(args)
+        summary = train(config, resume=args.resume)
+    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"best val mA {100 * summary['best_mA']:.2f} at epoch {summary['best_epoch']}; "
+          f"checkpoints in {summary['run_dir']} (best.pt, last.pt)")
+    return 0

@@ -1,0 +1,92 @@
+"""Each benchmark script runs on its smallest setting and prints the table it promises.
+
+Nothing here asserts on wall-clock time (shared machines); the checks are on what the tables say
+about behaviour: the two neuron backends fire identical spikes, every energy profile has a row with
+positive energies, the scaling plot is a real PNG.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
+
+
+def run_script(name: str, *args: str, timeout: float = 120) -> str:
+    proc = subprocess.run([sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=BENCHMARKS.parent)
+    assert proc.returncode == 0, f"{name} {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def table_rows(text: str, first_header: str) -> list[list[str]]:
+    """The body rows of the Markdown table whose first column header is `first_header`."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {first_header} "))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    return rows
+
+
+def number(cell: str) -> float:
+    return float(cell.replace(",", "").rstrip("%"))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("spikingjelly") is None,
+                    reason="SpikingJelly is the optional `bench` extra (pip install spikingjelly)")
+def test_neuron_throughput_quick_reports_identical_spikes_and_positive_throughput():
+    out = run_script("neuron_throughput.py", "--quick")
+    speed = table_rows(out, "setting")
+    assert {row[1].split()[0] for row in speed} == {"forward", "train"}
+    assert all(number(row[2]) > 0 and number(row[3]) > 0 for row in speed)
+    (agreement,) = table_rows(out.split("Same weights")[1], "setting")
+    assert number(agreement[1]) == 100.0 and agreement[2] == "0"
+    assert number(agreement[3]) > 0.0  # the calibrated network fires, so the agreement is not vacuous
+
+
+def test_energy_table_quick_has_every_profile_with_positive_energies():
+    from hw_sim.energy_profiles import PROFILES
+
+    out = run_script("energy_table.py", "--quick")
+    rows = table_rows(out, "profile")
+    assert {row[0] for row in rows} == set(PROFILES)
+    for row in rows:
+        snn, teacher, vit = (number(c) for c in row[2:5])
+        assert snn > 0 and teacher > 0 and vit > 0
+        assert number(row[5]) == pytest.approx(teacher / snn, rel=0.02)
+    counts = table_rows(out, "model")
+    assert int(counts[0][1]) > 0 and number(counts[0][4]) > 0  # parameters, student firing rate
+
+
+def test_scaling_quick_writes_a_png_and_grows_with_image_size(tmp_path):
+    plot = tmp_path / "scaling.png"
+    out = run_script("scaling.py", "--quick", "--plot", str(plot))
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = table_rows(out, "sweep")
+    assert {row[0] for row in rows} == {"image size", "T", "depth"}
+    assert all(number(row[4]) > 0 for row in rows)
+
+
+def test_lava_cost_quick_runs_or_says_what_is_missing():
+    out = run_script("lava_cost.py", "--quick")
+    if "not available yet" in out:
+        assert re.search(r"(export|hw_sim)\S*", out)
+        return
+    rows = table_rows(out, "setting")
+    assert rows and all(number(row[3]) > 0 and int(row[5]) >= 2 for row in rows)
+
+
+def test_run_all_lists_every_benchmark_script():
+    out = run_script("run_all.py", "--list")
+    listed = set(out.split())
+    scripts = {p.name for p in BENCHMARKS.glob("*.py")} - {"run_all.py", "timing.py", "workloads.py"}
+    assert scripts <= listed

@@ -1,0 +1,96 @@
+"""The VTB teacher: its outputs, its text side (learned and pretrained), and that it trains end to end."""
+
+import sys
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from snnpar.models import create_model
+from snnpar.models.text_encoder import WordVocabulary, build_text_encoder, default_sentences
+from snnpar.models.vtb import PerAttributeLinear, TeacherOutput
+
+SENTENCES = ["a pedestrian wearing a hat", "a pedestrian with glasses", "a female pedestrian",
+             "a pedestrian carrying a backpack"]
+
+
+def tiny_teacher(**overrides):
+    torch.manual_seed(0)
+    return create_model("vtb-tiny", num_attributes=len(SENTENCES), attribute_sentences=SENTENCES, **overrides)
+
+
+def test_teacher_output_fields():
+    model = tiny_teacher().eval()
+    x = torch.randn(3, 3, 128, 64)
+    with torch.no_grad():
+        out = model(x)
+        single = model(x[:1])
+    assert isinstance(out, TeacherOutput)
+    assert TeacherOutput._fields == ("logits", "visual_tokens", "text_features")
+    d = model.config.embed_dim
+    assert out.logits.shape == (3, 4)
+    assert out.visual_tokens.shape == (3, 8 * 4, d)  # patch tokens only: the class token is dropped
+    assert out.text_features.shape == (4, d)
+    # Text features are the attribute tokens: the same whatever the image.
+    assert torch.equal(out.text_features, single.text_features)
+    # Visual tokens are per image; eval-mode BN makes each image's logits independent of the batch.
+    assert torch.allclose(out.visual_tokens[:1], single.visual_tokens, atol=1e-5)
+    assert torch.allclose(out.logits[:1], single.logits, atol=1e-5)
+
+
+def test_gradients_reach_every_parameter_of_tiny_teacher():
+    model = tiny_teacher().train()
+    labels = torch.tensor([[1.0, 0, 1, 0], [0, 1, 1, 0]])
+    F.binary_cross_entropy_with_logits(model(torch.randn(2, 3, 128, 64)).logits, labels).backward()
+    no_grad = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not no_grad, f"parameters without gradient: {no_grad}"
+
+
+def test_teacher_embeds_the_given_sentences():
+    model = tiny_teacher()
+    assert {"hat", "glasses", "backpack", "female"} <= set(model.text.vocabulary.words)
+    generic = create_model("vtb-tiny", num_attributes=3)
+    assert generic.text.sentences == tuple(default_sentences(3))
+    with pytest.raises(ValueError, match="3 attribute sentences for num_attributes=4"):
+        create_model("vtb-tiny", num_attributes=4, attribute_sentences=SENTENCES[:3])
+
+
+def test_word_vocabulary_is_deterministic_and_pads():
+    vocab = WordVocabulary.from_sentences(["b a", "c, a b"])
+    assert vocab == WordVocabulary.from_sentences(["c, a b", "b a"])
+    assert vocab.words == (",", "a", "b", "c")
+    ids, mask = vocab.encode(["b a", "c, a b", "unseen"])
+    assert ids.tolist() == [[4, 3, 0, 0], [5, 2, 3, 4], [1, 0, 0, 0]]
+    assert mask.tolist() == [[True, True, False, False], [True] * 4, [True, False, False, False]]
+
+
+def test_learned_text_encoder_ignores_padding():
+    # A short sentence must embed the same padded beside a longer one as alone.
+    torch.manual_seed(0)
+    encoder = build_text_encoder("learned", ["a b", "a b c d e"], width=16, depth=1, num_heads=2)
+    with torch.no_grad():
+        padded = encoder()[0]
+        encoder.token_ids, encoder.token_mask = encoder.token_ids[:1, :2], encoder.token_mask[:1, :2]
+        alone = encoder()[0]
+    assert torch.allclose(padded, alone, atol=1e-6)
+
+
+def test_per_attribute_head_is_one_linear_per_attribute_token():
+    head = PerAttributeLinear(3, 5)
+    tokens = torch.randn(2, 3, 5)
+    separate = torch.stack([F.linear(tokens[:, i], head.weight[i : i + 1], head.bias[i : i + 1])[:, 0]
+                            for i in range(3)], dim=1)
+    assert torch.allclose(head(tokens), separate, atol=1e-6)
+
+
+def test_pretrained_text_encoder_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match=r"not a local model folder \(no config.json") as err:
+        create_model("vtb-tiny", num_attributes=2, text_encoder=str(tmp_path))
+    assert str(tmp_path) in str(err.value)
+
+
+def test_pretrained_text_encoder_without_transformers_is_a_clear_error(tmp_path, monkeypatch):
+    (tmp_path / "config.json").write_text("{}")
+    monkeypatch.setitem(sys.modules, "transformers", None)  # as if the package were not installed
+    with pytest.raises(ImportError, match="needs the optional 'transformers' package"):
+        create_model("vtb-tiny", num_attributes=2, text_encoder=str(tmp_path))

@@ -1,0 +1,47 @@
+"""Bad inputs to the training commands fail early with an error that names the problem and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from snnpar.cli import main
+from snnpar.train import Trainer, resolve_config
+
+TINY = ["--data", "synthetic", "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--device", "cpu",
+        "--no-progress", "--no-tensorboard"]
+
+
+def test_missing_teacher_checkpoint_is_named(synthetic_root, tmp_path, capsys):
+    missing = tmp_path / "nowhere" / "best.pt"
+    code = main(["train", "--model", "snnpar-tiny", *TINY, "--root", str(synthetic_root), "--out", str(tmp_path / "r"),
+                 "--teacher", str(missing), "--kd", "both"])
+    err = capsys.readouterr().err
+    assert code == 2 and str(missing) in err and "does not exist" in err
+
+
+def test_teacher_trained_on_other_attributes_is_refused(tiny_config, make_teacher, tmp_path):
+    other = make_teacher(tmp_path / "other.pt", ["Hat", "Glasses", "Skirt"])
+    with pytest.raises(ValueError, match=r"other\.pt.*does not fit the data set.*3 vs 26 attributes"):
+        Trainer(tiny_config(kd="response", teacher=str(other)))
+
+
+def test_kd_without_teacher_and_unknown_options_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="needs a teacher checkpoint"):
+        resolve_config("demo", None, dict(model="snnpar-tiny", data="synthetic", kd="both"))
+    with pytest.raises(ValueError, match="unknown training option"):
+        resolve_config("demo", {"learning_rate": 1.0}, dict(model="snnpar-tiny", data="synthetic"))
+    with pytest.raises(ValueError, match="unknown recipe"):
+        resolve_config("fast", None, dict(model="snnpar-tiny", data="synthetic"))
+
+
+def test_a_teacher_cannot_be_distilled_and_feature_kd_needs_a_vtb(tiny_config, teacher_checkpoint, tmp_path):
+    with pytest.raises(ValueError, match="is a teacher"):
+        Trainer(tiny_config(model="vtb-tiny", kd="response", teacher=str(teacher_checkpoint)))
+    Trainer(tiny_config(model="vit-tiny", out=str(tmp_path / "vit"))).fit()  # an ANN baseline as the "teacher"
+    with pytest.raises(ValueError, match="feature KD needs a VTB teacher"):
+        Trainer(tiny_config(kd="feature", teacher=str(tmp_path / "vit" / "best.pt")))
+
+
+def test_eval_of_a_missing_checkpoint_fails_clearly(synthetic_root, tmp_path, capsys):
+    code = main(["eval", str(tmp_path / "none.pt"), "--data", "synthetic", "--root", str(synthetic_root)])
+    assert code == 2 and "does not exist" in capsys.readouterr().err

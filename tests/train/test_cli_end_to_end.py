@@ -1,0 +1,57 @@
+"""The commands end to end on a tiny run: train a teacher, distil a student with both terms, eval, predict."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from PIL import Image
+
+from snnpar.checkpoint import load_model, read_checkpoint
+from snnpar.cli import main
+
+TINY = ["--data", "synthetic", "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--device", "cpu",
+        "--no-progress"]
+
+
+def test_train_teacher_then_student_with_kd_then_eval_and_predict(synthetic_root, tmp_path, capsys):
+    root = ["--root", str(synthetic_root)]
+    teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
+    assert main(["train", "--model", "vtb-tiny", *TINY, *root, "--out", str(teacher_dir)]) == 0
+    for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "train_state.pt"):
+        assert (teacher_dir / name).is_file(), name
+    assert any((teacher_dir / "tensorboard").iterdir())
+
+    assert main(["train", "--model", "snnpar-tiny", *TINY, *root, "--out", str(student_dir),
+                 "--teacher", str(teacher_dir / "best.pt"), "--kd", "both", "--lr", "1e-3"]) == 0
+    config = json.loads((student_dir / "config.json").read_text())
+    assert (config["kd"], config["bce_weight"], config["response_weight"], config["feature_weight"]) == ("both", 0.6, 1.0, 100.0)
+    assert config["lr"] == 1e-3 and config["recipe"] == "demo"
+    assert (student_dir / "kd_projection.pt").is_file()
+    with open(student_dir / "metrics.csv") as f:
+        row = next(csv.DictReader(f))
+    assert float(row["train_response_kd"]) >= 0 and float(row["train_feature_kd"]) >= 0
+    model, card = load_model(student_dir / "best.pt")
+    assert card.preset == "snnpar-tiny" and len(card.attribute_names) == 26
+    assert read_checkpoint(student_dir / "best.pt")["extra"]["config"]["teacher"] == str(teacher_dir / "best.pt")
+    capsys.readouterr()
+
+    eval_dir = tmp_path / "eval"
+    assert main(["eval", str(student_dir / "best.pt"), "--data", "synthetic", *root, "--out", str(eval_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "| model | mA | Acc | Prec | Recall | F1 |" in printed
+    with open(eval_dir / "metrics.csv") as f:
+        row = next(csv.DictReader(f))
+    assert 0.0 <= float(row["mA"]) <= 100.0 and f"{float(row['mA']):.2f}" in printed
+    with open(eval_dir / "attributes.csv") as f:
+        assert len(list(csv.DictReader(f))) == 26
+
+    images = sorted((synthetic_root / "data").glob("*.jpg"))[:2]
+    draw_dir = tmp_path / "drawn"
+    assert main(["predict", str(student_dir / "best.pt"), *map(str, images), "--all", "--draw", str(draw_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert all(str(p) in printed for p in images)
+    assert all(name in printed for name in card.attribute_names)  # --all prints every attribute
+    for p in images:
+        with Image.open(draw_dir / f"{p.stem}.png") as drawn:
+            assert drawn.size[0] > 100 and drawn.size[1] > 100
