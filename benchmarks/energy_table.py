@@ -26,7 +26,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # hw_sim is a top-
 warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script deprecation, from Norse's import
 
 import torch  # noqa: E402
-
 from timing import format_table  # noqa: E402
 from workloads import calibrate_batchnorm, images, load_student_checkpoint, student  # noqa: E402
 

@@ -2,7 +2,7 @@
 
 For each setting and mode (float, fixed): export the student to NIR (`export.export_nir`), simulate one
 image with `hw_sim.run`, and measure wall time per image and per simulated step, peak resident memory
-(psutil RSS of this process plus its children: Lava runs each process as an OS process) and the number
+(psutil PSS of this process plus its children: Lava runs each process as an OS process) and the number
 of Lava processes (the most child processes alive at once, and the builder's count where it reports
 one); then the Norse forward of the same model on the same image, best of n. The key figure is
 Lava time / Norse time (target: under 50x). Weights are untrained with BatchNorm calibrated on random
@@ -30,7 +30,6 @@ warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script de
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from timing import format_table, time_interleaved, track_peak_memory  # noqa: E402
 from workloads import calibrate_batchnorm, images, student  # noqa: E402
 
@@ -45,7 +44,7 @@ class LavaRun:
     setup_s: float  # lowering, building and compiling the processes (paid once per network)
     run_s: float  # the simulated steps themselves
     steps: int  # simulated time steps (T plus the pipeline depth)
-    peak_mib: float  # psutil RSS of this process and its children, sampled
+    peak_mib: float  # psutil PSS of this process and its children, sampled
     os_processes: int  # most child processes alive at one sample
     lava_processes: int  # as hw_sim.run reports it
     predictions_match: bool  # Lava's predicted attributes equal Norse's on this image

@@ -20,12 +20,13 @@ import sys
 import warnings
 from dataclasses import dataclass
 
-import torch
+warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script deprecation, from Norse's import
 
-from timing import format_table, time_interleaved
-from workloads import calibrate_batchnorm, images, student
+import torch  # noqa: E402
+from timing import format_table, time_interleaved  # noqa: E402
+from workloads import calibrate_batchnorm, images, student  # noqa: E402
 
-from snnpar.models.recording import record_spikes
+from snnpar.models.recording import record_spikes  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -62,30 +63,45 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
     return step
 
 
-def measure(setting: Setting, batch: int, repeats: int) -> dict[str, object]:
-    norse = calibrate_batchnorm(student(setting.preset, setting.image_size, setting.time_steps), setting.image_size)
-    jelly = student(setting.preset, setting.image_size, setting.time_steps, neuron_backend="spikingjelly")
-    jelly.load_state_dict(norse.state_dict(), strict=True)
-    jelly.eval()
-    x = images(batch, setting.image_size, seed=7)
-    agreement, differing, rate, dlogit = spike_agreement(norse, jelly, x)
+REFERENCE = "spikingjelly"
+
+
+def measure(setting: Setting, batch: int, repeats: int, backends: list[str], device: torch.device) -> dict[str, object]:
+    """Spike agreement of every backend with the first, and forward / training throughput of each."""
+    base = calibrate_batchnorm(student(setting.preset, setting.image_size, setting.time_steps), setting.image_size)
+    models = {}
+    for name in backends:
+        model = student(setting.preset, setting.image_size, setting.time_steps, neuron_backend=name)
+        model.load_state_dict(base.state_dict(), strict=True)
+        models[name] = model.to(device).eval()
+    x = images(batch, setting.image_size, seed=7).to(device)
+    first = backends[0]
+    agreement = {n: spike_agreement(models[first], m, x) for n, m in models.items() if n != first}
+
+    def synchronised(fn):
+        def run() -> None:
+            fn()
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+
+        return run
 
     def forward(model):
         def run() -> None:
             with torch.no_grad():
                 model(x)
 
-        return run
+        return synchronised(run)
 
-    fwd = time_interleaved({"norse": forward(norse), "spikingjelly": forward(jelly)}, repeats=repeats)
-    labels = (torch.rand(batch, norse.config.num_attributes, generator=torch.Generator().manual_seed(3)) > 0.5).float()
-    trained = {name: copy.deepcopy(m).train() for name, m in (("norse", norse), ("spikingjelly", jelly))}
-    steps = {n: training_step(m, torch.optim.Adam(m.parameters(), lr=1e-4), x, labels) for n, m in trained.items()}
+    fwd = time_interleaved({n: forward(m) for n, m in models.items()}, repeats=repeats)
+    labels = (torch.rand(batch, base.config.num_attributes, generator=torch.Generator().manual_seed(3)) > 0.5).float()
+    labels = labels.to(device)
+    trained = {n: copy.deepcopy(m).train() for n, m in models.items()}
+    steps = {n: synchronised(training_step(m, torch.optim.Adam(m.parameters(), lr=1e-4), x, labels))
+             for n, m in trained.items()}
     train = time_interleaved(steps, repeats=repeats)
-    return {
-        "setting": setting, "agreement": agreement, "differing": differing, "rate": rate, "dlogit": dlogit,
-        "fwd": {n: batch / t.best for n, t in fwd.items()}, "train": {n: batch / t.best for n, t in train.items()},
-    }
+    return {"agreement": agreement, "fwd": {n: batch / t.best for n, t in fwd.items()},
+            "train": {n: batch / t.best for n, t in train.items()}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +111,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per candidate (default 3; 2 with --quick)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: on a shared machine "
                         "extra OpenMP threads wait on busy cores and make small ops tens of times slower)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (SpikingJelly then uses CuPy if installed)")
+    parser.add_argument("--backends", nargs="+", default=["norse", REFERENCE],
+                        help="registered neuron backends to compare; spikes are checked against the first, "
+                             f"speed ratios are against {REFERENCE!r}")
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
@@ -103,24 +123,37 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError as error:
         print(f"neuron throughput: not available: {error}")
         return 0
+    from snnpar.models.neurons import NEURON_BACKENDS
+
+    unknown = [b for b in args.backends if b not in NEURON_BACKENDS]
+    if unknown or REFERENCE not in args.backends:
+        parser.error(f"--backends must name registered backends including {REFERENCE!r}; unknown: {unknown}; "
+                     f"registered: {sorted(NEURON_BACKENDS)}")
     torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
     repeats = args.repeats or (2 if args.quick else 3)
+    others = [b for b in args.backends if b != REFERENCE]
     rows, agree_rows = [], []
     for setting in QUICK if args.quick else FULL:
-        r = measure(setting, args.batch, repeats)
+        r = measure(setting, args.batch, repeats, args.backends, device)
         name = f"{setting.preset} {setting.image_size[0]}x{setting.image_size[1]} T={setting.time_steps}"
         for kind in ("fwd", "train"):
-            n, j = r[kind]["norse"], r[kind]["spikingjelly"]
-            rows.append([name, "forward" if kind == "fwd" else "train step (fwd+bwd+Adam)", n, j, n / j])
-        agree_rows.append([name, f"{100 * r['agreement']:.4f}%", r["differing"], r["rate"], r["dlogit"]])
+            ips = r[kind]
+            rows.append([name, "forward" if kind == "fwd" else "train step (fwd+bwd+Adam)",
+                         *(ips[b] for b in args.backends), *(ips[b] / ips[REFERENCE] for b in others)])
+        for other, (agreement, differing, rate, dlogit) in r["agreement"].items():
+            agree_rows.append([name, f"{args.backends[0]} vs {other}", f"{100 * agreement:.4f}%", differing, rate,
+                               dlogit])
+    where = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
     print(format_table(
-        ["setting", "measure", "Norse img/s", "SpikingJelly img/s", "Norse / SpikingJelly"], rows,
-        title=f"Student throughput, batch {args.batch}, {torch.get_num_threads()} threads, best of {repeats} "
-              "interleaved (untrained, BN-calibrated weights)",
+        ["setting", "measure", *(f"{b} img/s" for b in args.backends), *(f"{b} / {REFERENCE}" for b in others)],
+        rows,
+        title=f"Student throughput on {args.device} ({where}), batch {args.batch}, best of {repeats} interleaved "
+              "(untrained, BN-calibrated weights)",
     ))
     print(format_table(
-        ["setting", "spike agreement", "layers differing", "mean firing rate", "max |logit diff|"], agree_rows,
-        title="Same weights, same image: Norse vs SpikingJelly spikes, all layers (eval mode)",
+        ["setting", "backends", "spike agreement", "layers differing", "mean firing rate", "max |logit diff|"],
+        agree_rows, title="Same weights, same image: spikes of all layers (eval mode)",
     ))
     return 0
 

@@ -5,8 +5,9 @@ time steps T and depth at a time, and measure per point
   - training: one step (forward + BCE + backward + Adam) at batch 1, best of n, and the activation
     memory autograd saves for the backward pass (exact, via saved-tensor hooks; RSS is blurred by the
     allocator's cache);
-  - Lava: one simulated image in float mode through export -> hw_sim.run, wall time and peak memory;
-    skipped with a "not available" line while export / hw_sim are not installed in the tree.
+  - Lava: one simulated image in float mode through export -> hw_sim.run, wall time and peak memory
+    (PSS of all processes), on a smaller sweep (32x16 base) since each point costs tens of seconds;
+    skipped with --quick, and with a "not available" line while export / hw_sim are missing.
 Prints a table and saves a log-log plot (default benchmarks/scaling.png; --quick writes none unless
 --plot is given). Growth exponents (slope of log time vs log size) are printed for each sweep.
 
@@ -30,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # export/ and hw_s
 warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script deprecation, from Norse's import
 
 import torch  # noqa: E402
-
 from lava_cost import LavaUnavailable, simulate_once  # noqa: E402
 from timing import format_table, time_interleaved  # noqa: E402
 from workloads import calibrate_batchnorm, images  # noqa: E402
@@ -58,15 +58,21 @@ class Point:
         return calibrate_batchnorm(Spikingformer(cfg), self.image_size, batches=1, batch=2)
 
 
-def sweeps(quick: bool) -> dict[str, list[Point]]:
-    base = Point((32, 16), 2, 1) if quick else Point((128, 64), 4, 1)
+def sweep_around(base: Point, sizes, steps, depths) -> dict[str, list[Point]]:
+    return {"image size": [replace(base, image_size=v) for v in sizes],
+            "T": [replace(base, time_steps=v) for v in steps],
+            "depth": [replace(base, depth=v) for v in depths]}
+
+
+def training_sweeps(quick: bool) -> dict[str, list[Point]]:
     if quick:
-        return {"image size": [base, replace(base, image_size=(64, 32))],
-                "T": [base, replace(base, time_steps=4)],
-                "depth": [base, replace(base, depth=2)]}
-    return {"image size": [replace(base, image_size=s) for s in ((64, 32), (128, 64), (256, 128))],
-            "T": [replace(base, time_steps=t) for t in (2, 4, 8)],
-            "depth": [replace(base, depth=d) for d in (1, 2, 4)]}
+        return sweep_around(Point((32, 16), 2, 1), [(32, 16), (64, 32)], [2, 4], [1, 2])
+    return sweep_around(Point((128, 64), 4, 1), [(64, 32), (128, 64), (256, 128)], [2, 4, 8], [1, 2, 4])
+
+
+def lava_sweeps() -> dict[str, list[Point]]:
+    """Smaller than the training sweep: each Lava point costs tens of seconds, mostly process start-up."""
+    return sweep_around(Point((32, 16), 2, 1), [(32, 16), (64, 32)], [2, 4], [1, 2])
 
 
 def sweep_value(sweep: str, p: Point) -> float:
@@ -122,14 +128,13 @@ def save_plot(results: dict[str, list[dict]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(results), figsize=(4 * len(results), 6.5), squeeze=False)
-    for col, (sweep, rows) in enumerate(results.items()):
-        xs = [r["x"] for r in rows]
-        for row, (key, label) in enumerate((("s", "seconds per image"), ("mib", "MiB (train: saved activations; Lava: peak RSS)"))):
+    for col, (sweep, series) in enumerate(results.items()):
+        for row, (key, label) in enumerate((("s", "seconds per image"), ("mib", "MiB (train: saved act.; Lava: peak PSS)"))):
             ax = axes[row][col]
-            for what, marker in (("train", "o-"), ("lava", "s--")):
-                ys = [r[what][key] for r in rows]
-                if all(isinstance(y, float) and not math.isnan(y) and y > 0 for y in ys):
-                    ax.plot(xs, ys, marker, label="train step" if what == "train" else "Lava float sim")
+            for what, marker, name in (("train", "o-", "train step"), ("lava", "s--", "Lava float sim")):
+                pts = [(r["x"], r[key]) for r in series.get(what, []) if r[key] > 0 and not math.isnan(r[key])]
+                if pts:
+                    ax.plot(*zip(*pts), marker, label=name)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlabel("pixels" if sweep == "image size" else sweep)
@@ -153,7 +158,7 @@ def save_plot(results: dict[str, list[dict]], path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="two points per sweep at 64x32, T=2 (smoke test)")
+    parser.add_argument("--quick", action="store_true", help="training only, two points per sweep at 32x16, T=2 (smoke test)")
     parser.add_argument("--repeats", type=int, default=None, help="timed training steps per point (default 3; 1 quick)")
     parser.add_argument("--no-lava", action="store_true", help="training only")
     parser.add_argument("--plot", type=Path, default=None, help=f"where to save the plot (default {DEFAULT_PLOT}; "
@@ -166,40 +171,49 @@ def main(argv: list[str] | None = None) -> int:
     plot = args.plot or (None if args.quick else DEFAULT_PLOT)
     lava_note = "disabled (--no-lava)" if args.no_lava else "skipped with --quick (tens of seconds a point)" \
         if args.quick else ""
-    cache: dict[Point, dict] = {}
-    results: dict[str, list[dict]] = {}
+    cache: dict[tuple[str, Point], dict] = {}
+    results: dict[str, dict[str, list[dict]]] = {}
     table = []
-    for sweep, points in sweeps(args.quick).items():
-        results[sweep] = []
-        for p in points:
-            if p not in cache:
-                train_s, train_mib = measure_training(p, repeats)
-                lava = {"s": float("nan"), "mib": float("nan")}
-                if not lava_note:
-                    try:
-                        sim = simulate_once(p.model(), images(1, p.image_size, seed=5), mode="float")
-                        lava = {"s": sim.wall_s, "mib": sim.peak_mib}
-                    except LavaUnavailable as error:
-                        lava_note = f"not available yet: {error}"
-                    except Exception as error:  # noqa: BLE001  the table must still show the training sweep
-                        lava_note = f"FAILED at {p}: {type(error).__name__}: {error}"
-                cache[p] = {"train": {"s": train_s, "mib": train_mib}, "lava": lava}
-            r = {"x": sweep_value(sweep, p), **cache[p]}
-            results[sweep].append(r)
-            size = f"{p.image_size[0]}x{p.image_size[1]}"
-            table.append([sweep, size, p.time_steps, p.depth, r["train"]["s"], r["train"]["mib"],
-                          r["lava"]["s"], r["lava"]["mib"], r["lava"]["s"] / r["train"]["s"]])
+
+    def lava_point(p: Point) -> dict:
+        nonlocal lava_note
+        if lava_note:
+            return {"s": float("nan"), "mib": float("nan")}
+        try:
+            sim = simulate_once(p.model(), images(1, p.image_size, seed=5), mode="float")
+            return {"s": sim.wall_s, "mib": sim.peak_mib}
+        except LavaUnavailable as error:
+            lava_note = f"not available yet: {error}"
+        except Exception as error:  # noqa: BLE001  the table must still show the training sweep
+            lava_note = f"FAILED at {p}: {type(error).__name__}: {error}"
+        return {"s": float("nan"), "mib": float("nan")}
+
+    plans = [("train", training_sweeps(args.quick))] + ([] if args.quick or args.no_lava else [("lava", lava_sweeps())])
+    for what, sweeps in plans:
+        for sweep, points in sweeps.items():
+            for p in points:
+                if (what, p) not in cache:
+                    if what == "train":
+                        seconds, mib = measure_training(p, repeats)
+                        cache[what, p] = {"s": seconds, "mib": mib}
+                    else:
+                        cache[what, p] = lava_point(p)
+                r = {"x": sweep_value(sweep, p), **cache[what, p]}
+                results.setdefault(sweep, {}).setdefault(what, []).append(r)
+                table.append([what, sweep, f"{p.image_size[0]}x{p.image_size[1]}", p.time_steps, p.depth,
+                              r["s"], r["mib"]])
     print(format_table(
-        ["sweep", "image", "T", "depth", "train step s", "saved act. MiB", "Lava sim s", "Lava peak MiB",
-         "Lava / train step"], table,
-        title=f"Scaling, width 32, batch 1, {torch.get_num_threads()} threads, training best of {repeats}",
+        ["what", "sweep", "image", "T", "depth", "seconds / image", "MiB"], table,
+        title=f"Scaling, width 32, batch 1, {torch.get_num_threads()} torch threads. train: one training step "
+              f"(best of {repeats}), MiB = activations saved for backward; lava: one float simulation "
+              "(build + run), MiB = peak PSS of all processes",
     ))
     if lava_note:
         print(f"Lava simulation: {lava_note}")
-    growth = [[sweep, slope([r["x"] for r in rows], [r["train"]["s"] for r in rows]),
-               slope([r["x"] for r in rows], [r["lava"]["s"] for r in rows]) if not lava_note else float("nan")]
-              for sweep, rows in results.items()]
-    print(format_table(["sweep", "train time exponent", "Lava time exponent"], growth,
+    growth = [[sweep, what, slope([r["x"] for r in rows], [r["s"] for r in rows])]
+              for sweep, series in results.items() for what, rows in series.items()
+              if all(r["s"] > 0 for r in rows)]
+    print(format_table(["sweep", "what", "time growth exponent"], growth,
                        title="Growth exponents (slope of log time vs log swept value; 1 = linear)"))
     if plot:
         save_plot(results, plot)

@@ -97,6 +97,7 @@ class TrainConfig:
     # machinery
     seed: int = 0
     device: str = "auto"
+    cpu_threads: int | None = None  # torch.set_num_threads; 1 is fastest for tiny models on a busy machine
     amp: str = "auto"  # auto | bf16 | fp16 | off (only used on CUDA)
     progress: bool = True
     tensorboard: bool = True
@@ -360,6 +361,8 @@ class Trainer:
         if self.kind == "teacher" and config.kd != "none":
             raise ValueError(f"{config.model} is a teacher: train it without knowledge distillation (--kd none)")
         self._check_run_dir(resume)
+        if config.cpu_threads:
+            torch.set_num_threads(config.cpu_threads)
         seed_everything(config.seed)
 
         # data, at the model's input size

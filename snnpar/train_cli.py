@@ -61,6 +61,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
     m = parser.add_argument_group("machinery")
     m.add_argument("--seed", type=int)
     m.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
+    m.add_argument("--threads", dest="cpu_threads", type=int,
+                   help="CPU threads of torch (default: torch's; 1 is fastest for tiny models on a busy machine)")
     m.add_argument("--amp", choices=["auto", "bf16", "fp16", "off"], help="mixed precision on CUDA (default auto)")
     m.add_argument("--num-workers", type=int, help="data loader worker processes")
     m.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no pad/crop/flip")
@@ -79,7 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 OVERRIDE_KEYS = ("model", "data", "root", "image_size", "teacher", "kd", "bce_weight", "response_weight",
                  "feature_weight", "temperature", "response_mode", "epochs", "batch_size", "lr", "optimizer",
-                 "weight_decay", "warmup_epochs", "schedule", "max_train_batches", "seed", "device", "amp",
+                 "weight_decay", "warmup_epochs", "schedule", "max_train_batches", "seed", "device", "cpu_threads", "amp",
                  "num_workers", "augment", "progress", "tensorboard")
 
 

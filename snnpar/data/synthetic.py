@@ -562,8 +562,11 @@ def _camera(img: Image.Image, rng: np.random.Generator) -> Image.Image:
     shade = 1.0 + rng.uniform(-0.2, 0.2) * np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :, None]
     arr *= gain * shade
     bank = _noise_bank()
-    start = int(rng.integers(len(bank) - arr.size))
-    arr += bank[start : start + arr.size].reshape(arr.shape)
+    if arr.size < len(bank):
+        start = int(rng.integers(len(bank) - arr.size))
+        arr += bank[start : start + arr.size].reshape(arr.shape)
+    else:  # larger than the bank: draw afresh
+        arr += 4.0 * rng.standard_normal(arr.shape, dtype=np.float32)
     np.clip(arr, 0, 255, out=arr)
     return Image.fromarray(arr.astype(np.uint8), "RGB")
 

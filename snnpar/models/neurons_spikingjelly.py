@@ -12,13 +12,16 @@ SpikingJelly's and are kept on purpose, since this is the reference as published
 - its surrogate gradient is a sigmoid with alpha = 4 (the reference's), so gradients differ, spikes do not.
 
 Importing this module without SpikingJelly installed raises ImportError naming the ``bench`` extra. It
-does not register anything unless SpikingJelly imports. Backend: the torch backend on CPU; CuPy kernels on
-CUDA tensors when CuPy is installed.
+does not register anything unless SpikingJelly imports. Kernels: releases up to 0.0.0.0.14 (the newest on
+Python 3.10) take a ``backend`` argument: the torch backend on CPU, CuPy kernels on CUDA tensors when
+CuPy is installed. 2.0 (Python >= 3.11) has no such argument and picks its CPU / CUDA / Triton kernels
+from the tensor's device; both are supported.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import warnings
 
 import torch
@@ -39,6 +42,7 @@ except ImportError as error:  # pragma: no cover - depends on the environment
 
 BACKEND_NAME = "spikingjelly"
 REFERENCE_SURROGATE_ALPHA = 4.0  # the reference code's surrogate.Sigmoid(alpha=4)
+HAS_BACKEND_ARGUMENT = "backend" in inspect.signature(sj_neuron.LIFNode.__init__).parameters  # <= 0.0.0.0.14
 
 
 def _cupy_available() -> bool:
@@ -56,6 +60,7 @@ class SpikingJellyLIF(nn.Module):
                 f"v_leak={config.v_leak}, v_reset={config.v_reset} in {config}"
             )
         self.config = config
+        kernels = {"backend": "torch"} if HAS_BACKEND_ARGUMENT else {}
         self.node = sj_neuron.LIFNode(
             tau=1.0 / config.decay,
             decay_input=True,
@@ -64,11 +69,12 @@ class SpikingJellyLIF(nn.Module):
             surrogate_function=sj_surrogate.Sigmoid(alpha=REFERENCE_SURROGATE_ALPHA),
             detach_reset=False,
             step_mode="m",
-            backend="torch",
+            **kernels,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        self.node.backend = "cupy" if x.is_cuda and _cupy_available() else "torch"
+        if HAS_BACKEND_ARGUMENT:
+            self.node.backend = "cupy" if x.is_cuda and _cupy_available() else "torch"
         self.node.reset()  # v back to v_reset: one call is one presentation, as in MultiStepLIF
         return self.node(x)
 

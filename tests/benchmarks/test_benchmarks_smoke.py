@@ -49,8 +49,9 @@ def test_neuron_throughput_quick_reports_identical_spikes_and_positive_throughpu
     assert {row[1].split()[0] for row in speed} == {"forward", "train"}
     assert all(number(row[2]) > 0 and number(row[3]) > 0 for row in speed)
     (agreement,) = table_rows(out.split("Same weights")[1], "setting")
-    assert number(agreement[1]) == 100.0 and agreement[2] == "0"
-    assert number(agreement[3]) > 0.0  # the calibrated network fires, so the agreement is not vacuous
+    assert agreement[1] == "norse vs spikingjelly"
+    assert number(agreement[2]) == 100.0 and agreement[3] == "0"
+    assert number(agreement[4]) > 0.0  # the calibrated network fires, so the agreement is not vacuous
 
 
 def test_energy_table_quick_has_every_profile_with_positive_energies():

@@ -299,7 +299,9 @@ def test_label_width_not_matching_the_attribute_list(tmp_path):
         mat[f"{split}_images_name"] = cell([f"{i + 1:06d}.jpg" for i in range(k)])
         mat[f"{split}_label"] = np.zeros((k, 26), dtype=np.uint8)
     savemat(root / "annotation.mat", mat)
-    with pytest.raises(DatasetError, match=r"annotation\.mat: the label matrix has 26 columns but the file names 25"):
+    with pytest.raises(
+        DatasetError, match=r"annotation\.mat: the label matrix has 26 columns but the file names 25"
+    ):
         load_dataset("pa100k", root, "train", image_size=SIZE)
 
 

@@ -109,7 +109,9 @@ def switched(name: str) -> set[str]:
 def changed_pixels(name: str, seed: int) -> np.ndarray:
     """[H, W] mask of the pixels that differ when only `name` is switched (same image seed)."""
     before = np.asarray(draw_pedestrian(labels_of(BASE), np.random.default_rng(seed), (128, 64)), dtype=int)
-    after = np.asarray(draw_pedestrian(labels_of(switched(name)), np.random.default_rng(seed), (128, 64)), dtype=int)
+    after = np.asarray(
+        draw_pedestrian(labels_of(switched(name)), np.random.default_rng(seed), (128, 64)), dtype=int
+    )
     return np.abs(after - before).sum(axis=2) > 30
 
 

@@ -14,11 +14,9 @@ from export import read_graph
 from export.attention import SpikingSelfAttention
 from export.executor import run_graph
 
-PAPER = Path("/work/shared/nir-paper")
-needs_paper = pytest.mark.skipif(not PAPER.is_dir(), reason="NIR paper reference files are not on this machine")
+PAPER = Path(__file__).resolve().parents[1] / "fixtures" / "nir_paper"  # the NIR paper's public files
 
 
-@needs_paper
 def test_single_lif_reproduces_norse_spike_times_from_the_paper():
     trace = np.loadtxt(PAPER / "lif_norse.csv", delimiter=",")  # input spike, voltage, output spike
     outputs = run_graph(read_graph(PAPER / "lif_norse.nir"), torch.tensor(trace[:, 0]).reshape(-1, 1, 1), dt=1e-4)
@@ -27,7 +25,6 @@ def test_single_lif_reproduces_norse_spike_times_from_the_paper():
     np.testing.assert_array_equal(spikes, trace[:, 2])
 
 
-@needs_paper
 def test_sinabs_cnn_runs_and_equals_a_hand_chained_torch_model():
     graph = nir.read(PAPER / "cnn_sinabs.nir")
     gen = torch.Generator().manual_seed(0)

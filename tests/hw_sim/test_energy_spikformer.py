@@ -57,7 +57,7 @@ def test_published_operation_counts_give_the_published_energy():
 def test_binary_input_layers_count_macs_times_the_recorded_firing_rate(tiny):
     model, images, spikes = tiny
     layers = by_name(count_spikformer_operations(model, images))
-    t, b, n, d = 4, 2, 32, 32
+    t, n, d = 4, 32, 32
     mlp1_rate = spikes["blocks.0.mlp.mlp1_lif"].mean().item()
     assert layers["blocks.0.mlp.mlp1.0"].acs == pytest.approx(t * n * d * 4 * d * mlp1_rate, rel=1e-6)
     assert layers["blocks.0.mlp.mlp1.0"].macs == 0

@@ -6,14 +6,13 @@ import importlib
 import numpy as np
 import pytest
 import torch
+from test_energy_spikformer import active_tiny_student  # same folder (pytest puts it on sys.path)
 
 from export import lower_spikingformer
 from export.executor import run_graph
 from hw_sim.energy import count_operations
 from hw_sim.spikformer_energy import count_spikformer_operations
 from snnpar.models.recording import record_spikes
-
-from test_energy_spikformer import active_tiny_student  # same folder (pytest puts it on sys.path)
 
 
 @pytest.fixture(scope="module")

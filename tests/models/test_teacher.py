@@ -94,3 +94,17 @@ def test_pretrained_text_encoder_without_transformers_is_a_clear_error(tmp_path,
     monkeypatch.setitem(sys.modules, "transformers", None)  # as if the package were not installed
     with pytest.raises(ImportError, match="needs the optional 'transformers' package"):
         create_model("vtb-tiny", num_attributes=2, text_encoder=str(tmp_path))
+
+
+def test_teacher_round_trips_through_an_snnpar_checkpoint(tmp_path):
+    from snnpar.checkpoint import ModelCard, load_model, save_checkpoint
+
+    model = tiny_teacher().eval()
+    kwargs = {"num_attributes": len(SENTENCES), "attribute_sentences": SENTENCES}
+    save_checkpoint(tmp_path / "teacher.pt", model, ModelCard("vtb-tiny", kwargs, ["hat", "glasses", "female", "bag"],
+                                                              {"mean": [0.5] * 3, "std": [0.5] * 3}))
+    loaded, card = load_model(tmp_path / "teacher.pt")
+    x = torch.randn(2, 3, 128, 64)
+    with torch.no_grad():
+        assert torch.equal(model(x).logits, loaded(x).logits)
+    assert card.preset == "vtb-tiny"

@@ -14,6 +14,21 @@ from snnpar.models import create_model
 from snnpar.train import resolve_config
 
 
+# Tests train at 32x16 (2 tokens) and T = 2: the wiring is the same as at 128x64, the arithmetic 16x smaller.
+TEST_IMAGE_SIZE = (32, 16)
+TEST_ARGS = ["--image-size", "32", "16", "--epochs", "1", "--batch-size", "8", "--max-train-batches", "3",
+             "--num-workers", "0", "--device", "cpu", "--no-progress"]
+
+
+@pytest.fixture(autouse=True)
+def one_cpu_thread():
+    """Tiny tensors run ~10x faster on one thread than on several fighting over a shared machine's cores."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory) -> Path:
     """60 synthetic pedestrians at 128x64 (48 train / 6 val / 6 test)."""
@@ -28,7 +43,8 @@ def attribute_names(synthetic_root) -> list[str]:
 def save_untrained_teacher(path: Path, names: list[str], seed: int = 0) -> Path:
     """A vtb-tiny teacher checkpoint with freshly initialised weights (the wiring does not need a good one)."""
     torch.manual_seed(seed)
-    kwargs = {"num_attributes": len(names), "image_size": [128, 64], "attribute_sentences": attribute_sentences(names)}
+    kwargs = {"num_attributes": len(names), "image_size": list(TEST_IMAGE_SIZE),
+              "attribute_sentences": attribute_sentences(names)}
     model = create_model("vtb-tiny", **kwargs)
     return save_checkpoint(path, model, ModelCard("vtb-tiny", kwargs, list(names), NORMALIZATION))
 
@@ -44,13 +60,21 @@ def teacher_checkpoint(tmp_path_factory, attribute_names) -> Path:
 
 
 @pytest.fixture
+def tiny_args() -> list[str]:
+    """Command-line flags of a tiny run (32x16 images, 1 epoch of 3 batches of 8, CPU)."""
+    return list(TEST_ARGS)
+
+
+@pytest.fixture
 def tiny_config(synthetic_root, tmp_path):
-    """A factory of tiny training configs (snnpar-tiny, batch 8, no workers, no progress bar)."""
+    """A factory of tiny training configs (snnpar-tiny at 32x16, T = 2, 3 batches of 8, no workers)."""
 
     def make(**overrides):
         base = dict(model="snnpar-tiny", data="synthetic", root=str(synthetic_root), out=str(tmp_path / "run"),
-                    recipe="demo", epochs=1, batch_size=8, num_workers=0, progress=False, tensorboard=False,
-                    device="cpu", seed=0)
+                    recipe="demo", epochs=1, batch_size=8, max_train_batches=3, image_size=TEST_IMAGE_SIZE,
+                    num_workers=0, progress=False, tensorboard=False, device="cpu", seed=0)
+        if overrides.get("model", base["model"]).startswith("snnpar-"):
+            base["model_overrides"] = {"time_steps": 2}
         return resolve_config(None, None, {**base, **overrides})
 
     return make

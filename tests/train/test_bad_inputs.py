@@ -7,13 +7,9 @@ import pytest
 from snnpar.cli import main
 from snnpar.train import Trainer, resolve_config
 
-TINY = ["--data", "synthetic", "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--device", "cpu",
-        "--no-progress", "--no-tensorboard"]
-
-
-def test_missing_teacher_checkpoint_is_named(synthetic_root, tmp_path, capsys):
+def test_missing_teacher_checkpoint_is_named(synthetic_root, tiny_args, tmp_path, capsys):
     missing = tmp_path / "nowhere" / "best.pt"
-    code = main(["train", "--model", "snnpar-tiny", *TINY, "--root", str(synthetic_root), "--out", str(tmp_path / "r"),
+    code = main(["train", "--model", "snnpar-tiny", *tiny_args, "--no-tensorboard", "--data", "synthetic", "--root", str(synthetic_root), "--out", str(tmp_path / "r"),
                  "--teacher", str(missing), "--kd", "both"])
     err = capsys.readouterr().err
     assert code == 2 and str(missing) in err and "does not exist" in err

@@ -10,20 +10,16 @@ from PIL import Image
 from snnpar.checkpoint import load_model, read_checkpoint
 from snnpar.cli import main
 
-TINY = ["--data", "synthetic", "--epochs", "1", "--batch-size", "8", "--num-workers", "0", "--device", "cpu",
-        "--no-progress"]
-
-
-def test_train_teacher_then_student_with_kd_then_eval_and_predict(synthetic_root, tmp_path, capsys):
-    root = ["--root", str(synthetic_root)]
+def test_train_teacher_then_student_with_kd_then_eval_and_predict(synthetic_root, tiny_args, tmp_path, capsys):
+    root = ["--data", "synthetic", "--root", str(synthetic_root)]
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
-    assert main(["train", "--model", "vtb-tiny", *TINY, *root, "--out", str(teacher_dir)]) == 0
+    assert main(["train", "--model", "vtb-tiny", *tiny_args, *root, "--out", str(teacher_dir)]) == 0
     for name in ("best.pt", "last.pt", "config.json", "metrics.csv", "train_state.pt"):
         assert (teacher_dir / name).is_file(), name
     assert any((teacher_dir / "tensorboard").iterdir())
 
-    assert main(["train", "--model", "snnpar-tiny", *TINY, *root, "--out", str(student_dir),
-                 "--teacher", str(teacher_dir / "best.pt"), "--kd", "both", "--lr", "1e-3"]) == 0
+    assert main(["train", "--model", "snnpar-tiny", *tiny_args, *root, "--out", str(student_dir),
+                 "--teacher", str(teacher_dir / "best.pt"), "--kd", "both", "--lr", "1e-3", "--time-steps", "2"]) == 0
     config = json.loads((student_dir / "config.json").read_text())
     assert (config["kd"], config["bce_weight"], config["response_weight"], config["feature_weight"]) == ("both", 0.6, 1.0, 100.0)
     assert config["lr"] == 1e-3 and config["recipe"] == "demo"
