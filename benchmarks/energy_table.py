@@ -95,6 +95,9 @@ def main(argv: list[str] | None = None) -> int:
     ))
     for label, c in snn.items():
         print(f"  {label}: {c.accounting.describe()}")
+    print("  45 nm rows compare like with like (the papers' convention). Chip profiles publish no MAC price, so the\n"
+          "  ANN columns there charge each MAC as one synaptic op: read them as 'the same operation count on that\n"
+          "  chip', not as a measured ANN energy.")
     return 0
 
 

@@ -75,7 +75,7 @@ def cli_training(steps: int, batch: int) -> dict:
         root = generate(Path(tmp) / "data", n=max(steps * batch * 2, 200), seed=0, image_size=(256, 128))
         gen_s = time.perf_counter() - t0
         cmd = [sys.executable, "-m", "snnpar.cli", "train", "--model", "snnpar-8-768", "--data", "synthetic",
-               "--root", str(root), "--out", str(Path(tmp) / "run"), "--recipe", "paper", "--epochs", "1",
+               "--root", str(root), "--out", str(Path(tmp) / "run"), "--recipe", "paper", "--epochs", "1", "--warmup-epochs", "0",
                "--batch-size", str(batch), "--max-train-batches", str(steps), "--device", "cuda", "--amp", "bf16",
                "--no-progress", "--no-tensorboard"]
         t0 = time.perf_counter()

@@ -67,16 +67,36 @@ def _lava_api():
     return export_nir, run
 
 
-def simulate_once(model: torch.nn.Module, image: torch.Tensor, mode: str = "float") -> LavaRun:
-    """Export `model`, simulate `image` [1, 3, H, W] in Lava once, and measure it."""
+MIN_AVAILABLE_MIB = 3000.0  # stop a simulation before it starves the (shared) machine
+
+
+class LavaOutOfMemory(RuntimeError):
+    """The simulation was stopped because the machine ran low on memory."""
+
+
+def simulate_once(model: torch.nn.Module, image: torch.Tensor, mode: str = "float",
+                  min_available_mib: float = MIN_AVAILABLE_MIB) -> LavaRun:
+    """Export `model`, simulate `image` [1, 3, H, W] in Lava once, and measure it.
+
+    Raises LavaOutOfMemory (after hw_sim.run has stopped the Lava runtime) if the machine's available
+    memory falls below `min_available_mib` meanwhile.
+    """
     export_nir, run = _lava_api()
     with tempfile.TemporaryDirectory(prefix="snnpar-bench-") as tmp:
         path = Path(tmp) / "model.nir"
         export_nir(model, path)
-        with track_peak_memory() as memory:
-            start = time.perf_counter()
-            result = run(path, image.numpy(), mode=mode, progress=False)
-            wall = time.perf_counter() - start
+        start = time.perf_counter()
+        try:
+            with track_peak_memory(min_available_mib=min_available_mib) as memory:
+                result = run(path, image.numpy(), mode=mode, progress=False)
+        except KeyboardInterrupt:
+            if memory.stopped_low_memory_mib is None:
+                raise
+            raise LavaOutOfMemory(
+                f"stopped after {time.perf_counter() - start:.0f} s: {memory.max_children} processes, peak "
+                f"{memory.peak_mib:,.0f} MiB PSS, machine down to {memory.stopped_low_memory_mib:,.0f} MiB available"
+            ) from None
+        wall = time.perf_counter() - start
     steps = model.config.time_steps + max(result.depth.values())
     run_s = result.timings.get("run_s", wall)
     with torch.no_grad():
@@ -113,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     group.add_argument("--full", action="store_true", help="also snnpar-8-768 at 256x128, T=8 (minutes)")
     parser.add_argument("--modes", nargs="+", default=None, choices=("float", "fixed"), help="default: float fixed")
     parser.add_argument("--repeats", type=int, default=3, help="timed Norse forwards per setting")
+    parser.add_argument("--min-available-mib", type=float, default=MIN_AVAILABLE_MIB,
+                        help="stop a simulation when the machine's available memory falls below this (default "
+                             f"{MIN_AVAILABLE_MIB:.0f}); 8-768 in Lava takes more than 10 GiB")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (default 1: on a shared machine "
                         "extra OpenMP threads wait on busy cores and make small ops tens of times slower)")
     args = parser.parse_args(argv)
@@ -129,7 +152,12 @@ def main(argv: list[str] | None = None) -> int:
         image = images(1, size, seed=9)
         norse_s, norse_mib = norse_forward_cost(model, image, args.repeats)
         for mode in modes:
-            lava = simulate_once(model, image, mode)
+            try:
+                lava = simulate_once(model, image, mode, args.min_available_mib)
+            except LavaOutOfMemory as error:
+                rows.append([f"{preset} {size[0]}x{size[1]} T={steps}", mode, norse_s * 1e3, f"OUT OF MEMORY: {error}",
+                             *["n/a"] * 10])
+                continue
             rows.append([f"{preset} {size[0]}x{size[1]} T={steps}", mode, norse_s * 1e3, lava.wall_s,
                          lava.wall_s / norse_s, lava.setup_s, lava.steps, lava.run_s / lava.steps * 1e3,
                          lava.run_s / norse_s, norse_mib, lava.peak_mib, lava.lava_processes, lava.os_processes,

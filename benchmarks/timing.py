@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import resource
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -87,14 +88,18 @@ class PeakMemory:
     peak_mib: float = float("nan")
     method: str = ""
     max_children: int = 0  # most child processes alive at one sample (Lava: one OS process per Lava process)
+    stopped_low_memory_mib: float | None = None  # the machine's available memory when the guard stopped the block
 
 
 @contextmanager
-def track_peak_memory(interval_s: float = 0.1) -> Iterator[PeakMemory]:
+def track_peak_memory(interval_s: float = 0.1, min_available_mib: float | None = None) -> Iterator[PeakMemory]:
     """Sample PSS of self + children (Lava runs each process as an OS process) every `interval_s`.
 
     Uses psutil when installed; otherwise falls back to getrusage's lifetime maxima of self and
     terminated children, which can only over-estimate (say so in the table via `method`).
+    With `min_available_mib`, the block is interrupted (SIGINT to this process, i.e. KeyboardInterrupt
+    in the main thread) once the machine's available memory falls below it, before the OOM killer picks
+    a victim on a shared machine; `stopped_low_memory_mib` then says so.
     """
     result = PeakMemory()
     try:
@@ -113,6 +118,11 @@ def track_peak_memory(interval_s: float = 0.1) -> Iterator[PeakMemory]:
         while not stop.is_set():
             rss, children = _tree_rss_bytes(proc)
             peak[0], peak[1] = max(peak[0], rss), max(peak[1], children)
+            if min_available_mib is not None and result.stopped_low_memory_mib is None:
+                available = psutil.virtual_memory().available / 2**20
+                if available < min_available_mib:
+                    result.stopped_low_memory_mib = available
+                    os.kill(os.getpid(), signal.SIGINT)
             stop.wait(interval_s)
 
     thread = threading.Thread(target=sample, daemon=True)

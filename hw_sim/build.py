@@ -2,10 +2,11 @@
 
 `build(graph)` lowers the graph (`hw_sim.lowering`: the table from NIR node type to node kind), aligns
 branch delays (`hw_sim.delays`), optionally quantises (`hw_sim.quantize`), then `PROCESS_BUILDERS` turns
-each node into one Lava process: Input -> RingBuffer (graded source), Synapse -> Dense or Conv,
-Neurons -> LIF (du = 1), Attention -> SpikingSelfAttention; a DelayLine per signal that some consumer needs
-later. Flatten edges become Lava virtual ports (transpose/reshape), fan-in several connections into one port.
-It builds; it does not run (see `hw_sim.run`).
+each node into one Lava process: Input -> RingBuffer (graded source, all presentations back to back),
+Synapse -> Dense or Conv, Neurons -> LIFReset (du = 1, state zeroed at the group's depth in every
+presentation, so no host intervention between steps or images), Attention -> SpikingSelfAttention; a
+DelayLine per signal that some consumer needs later. Flatten edges become Lava virtual ports
+(transpose/reshape), fan-in several connections into one port. It builds; it does not run (see `hw_sim.run`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ import nir
 import numpy as np
 
 from hw_sim.delays import align_branch_delays
-from hw_sim.lowering import (Attention, Input, Network, Neurons, Synapse, as_3d, lava_shape, lower,
-                             torch_to_lava_weight)
+from hw_sim.lowering import (
+    Attention,
+    Input,
+    Network,
+    Neurons,
+    Synapse,
+    as_3d,
+    lava_shape,
+    lower,
+    torch_to_lava_weight,
+)
 from hw_sim.quantize import Quantization
 
 FLOAT_NEVER_SPIKES = 1e30
@@ -29,9 +39,9 @@ class LavaNetwork:
     mode: str
     quant: Quantization | None
     steps_per_image: int
+    presentations: int = 1
     processes: dict = field(default_factory=dict)  # node name -> Lava process
     delay_lines: dict = field(default_factory=dict)  # source name -> DelayLine
-    real_bias: dict = field(default_factory=dict)  # neuron name -> bias_mant to switch on at its depth
 
     @property
     def num_processes(self) -> int:
@@ -46,9 +56,9 @@ class LavaNetwork:
 
 def reindex(port, src_shape: tuple[int, ...], dst_shape: tuple[int, ...]):
     """A virtual port carrying a Lava-layout signal of NIR shape src_shape as NIR shape dst_shape (Flatten)."""
-    if tuple(src_shape) == tuple(dst_shape):
-        return port
     src3, dst3 = as_3d(tuple(src_shape)), as_3d(tuple(dst_shape))
+    if src3 == dst3:
+        return port
     if len(src3) > 1:
         port = port.transpose(list(reversed(range(len(src3)))))
     port = port.reshape(dst3)
@@ -60,21 +70,25 @@ def reindex(port, src_shape: tuple[int, ...], dst_shape: tuple[int, ...]):
 def _build_input(node: Input, ln: LavaNetwork):
     from lava.proc.io.source import RingBuffer
 
-    return RingBuffer(data=np.zeros((*lava_shape(node.shape), ln.steps_per_image)))
+    return RingBuffer(data=np.zeros((*lava_shape(node.shape), ln.steps_per_image * ln.presentations)))
 
 
 def _build_neurons(node: Neurons, ln: LavaNetwork):
-    from lava.proc.lif.process import LIF
+    """Lava's LIFReset: u and v are zeroed at the group's first Lava step of every presentation (its depth),
+    so whatever reached it before (its bias, the previous image's tail) is forgotten, as if it started there."""
+    from lava.proc.lif.process import LIFReset
 
     shape = lava_shape(node.shape)
+    period = ln.steps_per_image
+    reset = dict(reset_interval=period, reset_offset=(node.depth + 1) % period)  # time_step counts from 1
     if ln.mode == "fixed":
         f = ln.quant.neurons[node.name]
-        ln.real_bias[node.name] = _to_lava(f.bias_mant, node.shape).astype(np.int32)
-        return LIF(shape=shape, du=f.du, dv=f.dv, vth=f.vth, bias_mant=np.zeros(shape, np.int32),
-                   bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name)
-    ln.real_bias[node.name] = _to_lava(node.bias, node.shape)
+        return LIFReset(shape=shape, du=f.du, dv=f.dv, vth=f.vth,
+                        bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
+                        bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
     vth = node.threshold if node.spiking else FLOAT_NEVER_SPIKES
-    return LIF(shape=shape, du=1.0, dv=node.decay, vth=vth, bias_mant=np.zeros(shape), name=node.name)
+    return LIFReset(shape=shape, du=1.0, dv=node.decay, vth=vth, bias_mant=_to_lava(node.bias, node.shape),
+                    name=node.name, **reset)
 
 
 def _build_synapse(node: Synapse, ln: LavaNetwork):
@@ -125,8 +139,9 @@ def _in_ports(node, proc) -> list:
 
 
 def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = None,
-          quant: Quantization | None = None, dt: float | None = None) -> LavaNetwork:
-    """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation."""
+          quant: Quantization | None = None, dt: float | None = None, presentations: int = 1) -> LavaNetwork:
+    """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation (plus the
+    network's depth), `presentations` inputs (images) back to back in the source."""
     from hw_sim.processes.delay import make_delay_line
 
     if mode not in ("float", "fixed"):
@@ -138,7 +153,7 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
         raise ValueError("number of time steps unknown: the graph has no metadata 'time_steps'; pass T=")
     if mode == "fixed" and quant is None:
         raise ValueError("fixed mode needs a Quantization (hw_sim.quantize.quantize(network))")
-    ln = LavaNetwork(net, mode, quant, int(T) + net.max_depth)
+    ln = LavaNetwork(net, mode, quant, int(T) + net.max_depth, int(presentations))
     for name, node in net.nodes.items():
         ln.processes[name] = PROCESS_BUILDERS[type(node)](node, ln)
     for src, delays in taps.items():

@@ -11,6 +11,12 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Simulate a NIR graph (from `snnpar export-nir`, or any graph of Conv/Affine/Linear/SumPool2d/LIF/IF/LI/"
+        "Threshold nodes) in Lava's Loihi 2 simulator on a few images: float (floating_pt, spike-exact against "
+        "the graph) or fixed (Loihi 2 integer formats). Prints each neuron layer's depth (Lava steps behind the "
+        "graph) and firing rate, the number of Lava processes, wall time, peak memory and the predicted "
+        "attributes. Example: snnpar simulate model.nir --images a.png b.png --mode float --out sim/")
     parser.add_argument("model", help="NIR file written by `snnpar export-nir` (or any NIR graph)")
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument("--images", nargs="+", metavar="IMG", help="image files, resized to the graph's input size")
@@ -41,7 +47,10 @@ def _load_images(args, shape, meta):
     mean, std = np.asarray(norm["mean"])[:, None, None], np.asarray(norm["std"])[:, None, None]
     out = []
     for path in args.images:
-        img = Image.open(path).convert("RGB").resize((shape[2], shape[1]))
+        try:
+            img = Image.open(path).convert("RGB").resize((shape[2], shape[1]))
+        except OSError as err:
+            raise FileNotFoundError(f"cannot read image {path}: {err}") from err
         out.append((np.asarray(img, dtype=np.float64).transpose(2, 0, 1) / 255.0 - mean) / std)
     return np.stack(out), list(meta.get("attribute_names") or [])
 
@@ -49,19 +58,25 @@ def _load_images(args, shape, meta):
 def run(args: argparse.Namespace) -> int:
     import json
     import os
+    import sys
     import tempfile
     from pathlib import Path
 
     import numpy as np
 
-    from hw_sim.run import load_graph, run as simulate
+    from hw_sim.run import load_graph
+    from hw_sim.run import run as simulate
 
-    graph = load_graph(args.model)
-    meta = dict(graph.metadata or {})
-    shape = next(tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values()
-                 if type(n).__name__ == "Input")
-    images, names = _load_images(args, shape, meta)
-    result = simulate(graph, images, mode=args.mode, T=args.T)
+    try:
+        graph = load_graph(args.model)
+        meta = dict(graph.metadata or {})
+        shape = next(tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values()
+                     if type(n).__name__ == "Input")
+        images, names = _load_images(args, shape, meta)
+        result = simulate(graph, images, mode=args.mode, T=args.T)
+    except (FileNotFoundError, ValueError) as err:  # bad paths, unsupported graphs: one line, no traceback
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     for name, s in result.spikes.items():
         print(f"{name:40s} depth {result.depth[name]:3d}  rate {s.mean():.4f}")
     print(f"{result.num_processes} Lava processes, {result.timings['total_s']:.1f} s, "
@@ -74,11 +89,16 @@ def run(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         for fname, writer in (("spikes.npz", lambda f: np.savez_compressed(f, **result.spikes)),
                               ("summary.json", lambda f: f.write(json.dumps({
-                                  "mode": args.mode, "logits": result.logits.tolist(), "depth": result.depth,
+                                  "mode": args.mode, "logits": result.logits.tolist(), "attribute_names": names,
+                                  "predictions": result.predictions.astype(int).tolist(), "depth": result.depth,
                                   "timings": result.timings, "num_processes": result.num_processes}, indent=1)
                                   .encode()))):
             fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-            with os.fdopen(fd, "wb") as f:
-                writer(f)
-            os.replace(tmp, out / fname)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    writer(f)
+                os.replace(tmp, out / fname)
+            except BaseException:
+                os.unlink(tmp)
+                raise
     return 0

@@ -4,7 +4,7 @@ Lava's Dense and Conv deliver at step t+1 what they received at step t; neurons,
 delay lines pass a signal on within the step. So a node d synapses deep computes NIR step t at Lava step
 t + d (0-based). Where inputs of unequal depth meet (a residual sum, SDSA's v AND broadcast, a readout),
 the shallower ones are delayed to the deepest, so Lava computes exactly what the graph says, only later by
-`depth` steps per node. Biases act from a neuron's first step (run.py switches them on at its depth).
+`depth` steps per node. Neuron groups start (LIFReset zeroes u, v) at their depth.
 This module only decides numbers; `hw_sim.build` turns delays into `DelayLine` processes.
 """
 

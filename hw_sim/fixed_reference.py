@@ -2,8 +2,8 @@
 
 Step for step it does what lava-nc 0.10.0's fixed_pt models do (PyLifModelBitAcc, PyDenseModelBitAcc,
 PyConvModelFixed, the RingBuffer source) and what our SSA and DelayLine fixed models do, including the
-one-step synapse buffers, the delay lines, the bias switched on at each group's depth, sign-magnitude decay,
-24-bit wrap of u and of conv outputs and the clip of v. `mode="float"` runs the same schedule in float64 as
+one-step synapse buffers, the delay lines, LIFReset's zeroing of u and v at each group's depth (the bias
+acts from step 0), sign-magnitude decay, 24-bit wrap of u and of conv outputs and the clip of v. `mode="float"` runs the same schedule in float64 as
 Lava's floating_pt models do (a cross-check, not an independent reference). No Lava is imported.
 """
 
@@ -19,7 +19,7 @@ from hw_sim.quantize import Quantization
 MAX_UV = 2**23
 
 
-def _lif_fixed(u, v, a, f, bias_on: bool):
+def _lif_fixed(u, v, a, f):
     decayed_u = u.astype(np.int64) * (4096 - (f.du + 1))
     decayed_u = np.sign(decayed_u) * (np.abs(decayed_u) >> 12)
     u = decayed_u + (a.astype(np.int64) << 6)
@@ -27,15 +27,15 @@ def _lif_fixed(u, v, a, f, bias_on: bool):
     u = np.where(u <= -MAX_UV, u + 2 * MAX_UV, u)
     decayed_v = v.astype(np.int64) * (4096 - f.dv)
     decayed_v = np.sign(decayed_v) * (np.abs(decayed_v) >> 12)
-    bias = (f.bias_mant.astype(np.int64) << f.bias_exp) if bias_on else 0
+    bias = f.bias_mant.astype(np.int64) << f.bias_exp
     v = np.clip(decayed_v + u + bias, -MAX_UV + 1, MAX_UV - 1)
     spikes = v > (f.vth << 6)
     return u, np.where(spikes, 0, v), spikes
 
 
-def _lif_float(u, v, a, node: Neurons, bias_on: bool):
+def _lif_float(u, v, a, node: Neurons):
     u = u * 0.0 + a  # du = 1
-    v = v * (1 - node.decay) + u + (node.bias if bias_on else 0.0)
+    v = v * (1 - node.decay) + u + node.bias
     thr = node.threshold if node.spiking else 1e30
     spikes = v > thr
     return u, np.where(spikes, 0.0, v), spikes
@@ -82,7 +82,7 @@ def simulate_reference(net: Network, data: np.ndarray, T: int, mode: str = "fixe
                     out[name][b, s] = from_lava(data[b, ..., s], node.shape)
                     continue
 
-                def edge_value(e):
+                def edge_value(e, b=b, s=s):
                     t = s - e.delay
                     if t < 0:
                         return np.zeros(e.dst_shape)
@@ -96,10 +96,12 @@ def simulate_reference(net: Network, data: np.ndarray, T: int, mode: str = "fixe
                 elif isinstance(node, Neurons):
                     a = sum(edge_value(e) for e in node.inputs)
                     u, v = state[name]
+                    if s == node.depth:  # LIFReset: the group starts here
+                        u, v = np.zeros_like(u), np.zeros_like(v)
                     if mode == "fixed":
-                        u, v, z = _lif_fixed(u, v, np.asarray(a, np.int64), quant.neurons[name], s >= node.depth)
+                        u, v, z = _lif_fixed(u, v, np.asarray(a, np.int64), quant.neurons[name])
                     else:
-                        u, v, z = _lif_float(u, v, a, node, s >= node.depth)
+                        u, v, z = _lif_float(u, v, a, node)
                     state[name] = (u, v)
                     out[name][b, s] = z
                 elif isinstance(node, Attention):

@@ -1,7 +1,8 @@
 """NIR graph -> a lowered network of neuron groups, synapses and an attention node, ready for Lava.
 
 One small function per NIR node type (`NODE_LOWERINGS`) turns a node into what Lava runs:
-- Affine/Linear, Conv1d/Conv2d, SumPool2d/AvgPool2d -> `Synapse` (Lava Dense or Conv; Conv1d as 2-D with H = 1);
+- Affine/Linear, Conv1d/Conv2d, SumPool2d/AvgPool2d -> `Synapse` (Lava Dense or Conv; Conv1d as 2-D with H = 1;
+  an Affine/Linear with one matrix per channel, weight (C, out, in), as a Conv with groups = C);
 - LIF/IF/LI/Threshold -> `Neurons` (Lava LIF with du = 1): LIF v <- v + a(v_leak - v + r I) with a = dt/tau
   becomes dv = a, input gain a*r (folded into the incoming weights), bias a*v_leak + gain * (synapse biases);
   IF (discrete, v <- v + r I): dv = 0, gain r; Threshold: dv = 1 (memoryless), gain 1; LI: non-spiking LIF;
@@ -192,8 +193,35 @@ def _uniform(name: str, what: str, values) -> float:
 def _lower_affine(name, node, dt):
     weight = np.asarray(node.weight, dtype=np.float64)
     bias = getattr(node, "bias", None)
+    if weight.ndim == 3:
+        return _lower_stacked_affine(name, weight, bias)
+    if weight.ndim != 2:
+        raise ValueError(f"node {name!r}: {type(node).__name__} weight of shape {weight.shape} is not supported; "
+                         "expected (out, in) or one matrix per channel (C, out, in)")
     bias = np.zeros(weight.shape[0]) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     return Synapse(name, "dense", weight, (weight.shape[1],), (weight.shape[0],), bias)
+
+
+def _lower_stacked_affine(name, weight, bias):
+    """One small matrix per channel, y[c] = W[c] @ x[c] on (C, in) -> (C, out), as a conv with groups = C.
+
+    A block-diagonal Dense would hold C^2 * out * in weights (600 MB per node for the 8-768 SDSA
+    token sum); the grouped conv holds C * out * in. With in = 1 (SDSA's broadcast) a 'full' convolution
+    (kernel 1 x out, padding out - 1) writes W[c, :, 0] * x[c] along the width, so the output keeps the
+    (C, 1, out) layout; otherwise C * out output channels of kernel 1 x in give (C * out, 1, 1), whose flat
+    order is that of (C, out).
+    """
+    channels, n_out, n_in = weight.shape
+    if n_in == 1:
+        kernel = weight[:, ::-1, 0].reshape(channels, 1, 1, n_out)  # correlation over the padded width
+        out_shape, padding = (channels, 1, n_out), (0, n_out - 1)
+    else:
+        kernel = weight.reshape(channels * n_out, 1, 1, n_in)
+        out_shape, padding = (channels * n_out, 1, 1), (0, 0)
+    flat_bias = np.zeros(channels * n_out) if bias is None else np.broadcast_to(
+        np.asarray(bias, dtype=np.float64), (channels, n_out)).reshape(-1)
+    return Synapse(name, "conv", np.ascontiguousarray(kernel), (channels, 1, n_in), out_shape,
+                   flat_bias.reshape(out_shape), (1, 1), padding, (1, 1), channels)
 
 
 def _lower_conv(name, node, dt):
@@ -307,8 +335,10 @@ def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
             return [e for p in preds[name] for e in producers(p, dst_shape)]
         if isinstance(node, nir.Input):
             return [Edge(name, _shape(node, "output"), dst_shape)]
-        return [Edge(name, _shape(node, "output") if not isinstance(nodes.get(name), Attention)
-                     else nodes[name].shape, dst_shape)]
+        lowered = nodes.get(name)
+        src_shape = (lowered.out_shape if isinstance(lowered, Synapse) else
+                     lowered.shape if isinstance(lowered, Attention) else _shape(node, "output"))
+        return [Edge(name, src_shape, dst_shape)]
 
     for name in _topological(graph, preds):
         node = graph.nodes[name]

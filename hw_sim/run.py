@@ -1,10 +1,12 @@
 """Run a NIR graph in Lava (Loihi2SimCfg, floating_pt or fixed_pt) and read spikes back per node.
 
-`run(graph_or_path, images, mode, T)` builds the processes (`hw_sim.build`), presents each image for
-T + depth steps (one RingBuffer period), switches each neuron group's bias on at its depth, reads every
-neuron group's spikes and the readout's synapse outputs with `io.extractor.Extractor` after each step, and
-returns them shifted by depth, so `spikes[node][t]` is NIR step t. The Lava runtime is always stopped, also
-on error or Ctrl-C. Loihi 2 hardware (`Loihi2HwCfg`) needs Intel's lava-loihi and is refused without it.
+`run(graph_or_path, images, mode, T)` builds the processes (`hw_sim.build`) with all images back to back
+in the source, T + depth steps each (neuron groups zero their state at their depth in every presentation,
+so the host never touches the network between steps). A `Recorder` process hands every neuron group's
+spikes and the readout's synapse outputs to the host as one vector per step (a pipe, as `Extractor`
+does), read after each run of as many steps as the pipe holds; only each node's window of T steps after its depth
+is kept, so `spikes[node][t]` is NIR step t. The Lava runtime is always stopped, also on error or Ctrl-C.
+Loihi 2 hardware (`Loihi2HwCfg`) needs Intel's lava-loihi and is refused without it.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw_sim.build import LavaNetwork, build
+from hw_sim.build import build
 from hw_sim.lowering import Network, Neurons, Synapse, from_lava, lava_shape, lower, to_lava
 from hw_sim.quantize import Quantization, QuantizationConfig, quantize
 
@@ -31,7 +33,7 @@ class SimulationResult:
     mode: str
     num_processes: int
     peak_memory_mb: float
-    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # probed nodes, [L, B, *shape], Lava steps
+    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # probed nodes, [B, L, *shape], Lava steps
     quantization: Quantization | None = None
 
 
@@ -53,29 +55,65 @@ def load_graph(graph_or_path):
 def hardware_run_config(select_tag: str):
     """Loihi2HwCfg where lava-loihi is installed; otherwise a clear error."""
     try:
-        from lava.magma.core.run_configs import Loihi2HwCfg
         import lava.lib.loihi  # noqa: F401  (part of Intel's non-public lava-loihi)
+        from lava.magma.core.run_configs import Loihi2HwCfg
     except ImportError as err:
         raise RuntimeError("Loihi 2 hardware runs need Intel's lava-loihi (not public, not installed here); "
                            "use mode 'float' or 'fixed' on the CPU simulator (Loihi2SimCfg)") from err
     return Loihi2HwCfg(select_tag=select_tag)
 
 
-def run_config(mode: str, conv_model: str = "vectorised"):
-    from lava.magma.core.run_configs import Loihi2SimCfg
+def _model_table(conv_model: str) -> dict[type, dict[str, type]]:
+    """Process class -> {precision tag: ProcessModel class} for every process `hw_sim` builds."""
     from lava.proc.conv.process import Conv
-    from lava.proc.io.extractor import Extractor, PyLoihiExtractorModel
+    from lava.proc.dense.models import PyDenseModelBitAcc, PyDenseModelFloat
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import PySendModelFixed, PySendModelFloat, RingBuffer
+    from lava.proc.lif.models import PyLifResetModelBitAcc, PyLifResetModelFloat
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.monitor.models import PyMonitorModel
+    from lava.proc.monitor.process import Monitor
 
     from hw_sim.processes import conv as fast_conv
-    from hw_sim.processes.delay import delay_line_models
+    from hw_sim.processes import ssa
+
+    if conv_model == "vectorised":
+        conv = {"floating_pt": fast_conv.PyConvModelVectorisedFloat, "fixed_pt": fast_conv.PyConvModelVectorisedFixed}
+    elif conv_model == "lava":
+        from lava.proc.conv.models import PyConvModelFixed, PyConvModelFloat
+        conv = {"floating_pt": PyConvModelFloat, "fixed_pt": PyConvModelFixed}
+    else:
+        raise ValueError(f"conv_model must be 'vectorised' or 'lava', not {conv_model!r}")
+    return {
+        RingBuffer: {"floating_pt": PySendModelFloat, "fixed_pt": PySendModelFixed},
+        Dense: {"floating_pt": PyDenseModelFloat, "fixed_pt": PyDenseModelBitAcc},
+        Conv: conv,
+        LIFReset: {"floating_pt": PyLifResetModelFloat, "fixed_pt": PyLifResetModelBitAcc},
+        ssa.SpikingSelfAttention: {"floating_pt": ssa.PySSAModelFloat, "fixed_pt": ssa.PySSAModelFixed},
+        Monitor: {"floating_pt": PyMonitorModel, "fixed_pt": PyMonitorModel},
+    }
+
+
+def run_config(mode: str, processes: list, conv_model: str = "vectorised"):
+    """Loihi2SimCfg with every process mapped to its ProcessModel by instance.
+
+    Lava's compiler looks a model up by instance in `exception_proc_model_map`; otherwise it re-imports
+    every module next to the process's own, once per process, which dominated compile time.
+    """
+    from lava.magma.core.run_configs import Loihi2SimCfg
+
+    from hw_sim.processes.delay import DELAY_LINES
+    from hw_sim.processes.recorder import Recorder, recorder_classes
 
     tag = "floating_pt" if mode == "float" else "fixed_pt"
-    exceptions = {Extractor: PyLoihiExtractorModel, **delay_line_models(tag)}
-    if conv_model == "vectorised":
-        exceptions[Conv] = fast_conv.PyConvModelVectorisedFloat if mode == "float" else \
-            fast_conv.PyConvModelVectorisedFixed
-    elif conv_model != "lava":
-        raise ValueError(f"conv_model must be 'vectorised' or 'lava', not {conv_model!r}")
+    table = _model_table(conv_model)
+    table.update({proc: models for proc, models in DELAY_LINES.values()})
+    exceptions = {}
+    for proc in processes:
+        if isinstance(proc, Recorder):
+            exceptions[proc] = recorder_classes(proc.num_ports)[1][tag]
+        elif type(proc) in table:
+            exceptions[proc] = table[type(proc)][tag]
     return Loihi2SimCfg(select_tag=tag, exception_proc_model_map=exceptions)
 
 
@@ -100,14 +138,12 @@ def encode(net: Network, images: np.ndarray, T: int, steps: int, quant: Quantiza
 def _process_tree_rss_mb() -> float:
     """Proportional set size of this process and all its descendants (Lava runs one OS process per Lava process)."""
     me = os.getpid()
-    parents, rss = {}, {}
+    parents = {}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             with open(f"/proc/{pid}/stat") as f:
                 parents[int(pid)] = int(f.read().rsplit(")", 1)[1].split()[1])
-            with open(f"/proc/{pid}/smaps_rollup") as f:  # PSS: shared (forked) pages counted once
-                rss[int(pid)] = next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
-        except (OSError, StopIteration, ValueError, IndexError):
+        except (OSError, ValueError, IndexError):
             continue
     tree, frontier = {me}, [me]
     while frontier:
@@ -115,7 +151,20 @@ def _process_tree_rss_mb() -> float:
         kids = [c for c, pp in parents.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    return sum(rss.get(p, 0) for p in tree) / 1024
+    kb = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as f:  # PSS: shared (forked) pages counted once
+                kb += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError, IndexError):
+            continue
+    return kb / 1024
+
+
+RECORD_CHUNK_BYTES = 256 * 2**20  # the recorder's pipe: steps run between two reads
+# Messages a Lava channel buffers. Lava's default, 64, reserves 64 copies of every signal in shared memory
+# (1.6 GB for the 8-768 student's first LIF alone); LoihiProtocol runs in lockstep, one message per step.
+CHANNEL_SIZE = 2
 
 
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
@@ -124,9 +173,12 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
         hardware: bool = False) -> SimulationResult:
     """Simulate a NIR graph in Lava for each image; see the module docstring."""
     from lava.magma.core.run_conditions import RunSteps
-    from lava.proc.io.extractor import Extractor
     from tqdm import tqdm
 
+    from hw_sim.processes.recorder import make_recorder
+
+    if mode not in ("float", "fixed"):
+        raise ValueError(f"mode must be 'float' or 'fixed', not {mode!r}")
     t_start = time.perf_counter()
     graph = load_graph(graph_or_path)
     net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
@@ -134,6 +186,10 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     if T <= 0:
         raise ValueError("number of time steps unknown: the graph has no metadata 'time_steps'; pass T=")
     images = np.asarray(images, dtype=np.float64)
+    for name in (*(record or ()), *probe_voltage):
+        if not isinstance(net.nodes.get(name), Neurons):
+            raise ValueError(f"cannot record {name!r}: not a neuron node of the graph; neuron nodes: "
+                             f"{[n.name for n in net.of_type(Neurons)]}")
     quant = None
     if mode == "fixed":
         if isinstance(quantization, Quantization):
@@ -142,78 +198,78 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             binary = bool(np.all((images == 0) | (images == 1)))
             quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
-    ln = build(net, mode, T, quant)
-    neurons = [n for n in net.of_type(Neurons) if record is None or n.name in record]
-    readout_sources = [e.source for e in net.readout.inputs]
-    data = encode(net, images, T, ln.steps_per_image, quant)
+    ln = build(net, mode, T, quant, presentations=len(images))
+    P, B = ln.steps_per_image, len(images)
+    data = encode(net, images, T, P, quant)
     source = ln.processes[net.input.name]
-    source.data.init = data[0]
-    extractors = {n.name: Extractor(shape=lava_shape(n.shape), buffer_size=4) for n in neurons}
-    for name in extractors:
-        ln.out_port(name).connect(extractors[name].in_port)
-    graded = {}
-    for src in readout_sources:
-        node = net.nodes[src]
-        if src in extractors:
-            continue
-        graded[src] = Extractor(shape=lava_shape(node.out_shape if isinstance(node, Synapse) else node.shape),
-                                buffer_size=4)
-        ln.out_port(src).connect(graded[src].in_port)
-    cfg = hardware_run_config("fixed_pt") if hardware else run_config(mode, conv_model)
-    L = ln.steps_per_image
-    rec = {name: np.zeros((len(images), L, *lava_shape(net.nodes[name].shape)), bool) for name in extractors}
-    rec_graded = {name: np.zeros((len(images), L, *ex._shape)) for name, ex in graded.items()}
-    volts = {name: np.zeros((len(images), L, *lava_shape(net.nodes[name].shape))) for name in probe_voltage}
+    source.data.init = np.concatenate(list(data), axis=-1)  # the presentations back to back
+    neurons = [n.name for n in net.of_type(Neurons) if record is None or n.name in record]
+    graded = [e.source for e in net.readout.inputs if e.source not in neurons]
+    signals = neurons + graded
+    shapes = [lava_shape(_out_shape(net.nodes[n])) for n in signals]
+    step_bytes = 8 * sum(int(np.prod(s)) for s in shapes)
+    chunk = max(1, min(P * B, RECORD_CHUNK_BYTES // step_bytes))
+    recorder = make_recorder(shapes, buffer_size=chunk, name="recorder")
+    for i, name in enumerate(signals):
+        ln.out_port(name).connect(getattr(recorder, f"in_{i}"))
+    tag = "floating_pt" if mode == "float" else "fixed_pt"
+    monitors = {name: _voltage_monitor(ln.processes[name], B * P) for name in probe_voltage}
+    processes = [*ln.processes.values(), *ln.delay_lines.values(), recorder, *monitors.values()]
+    cfg = hardware_run_config(tag) if hardware else run_config(mode, processes, conv_model)
+    windows = {name: (net.nodes[name].depth, net.nodes[name].depth + T) for name in signals}
+    rec = {name: np.zeros((B, T, *lava_shape(_out_shape(net.nodes[name]))), np.uint8 if name in neurons
+                          else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
-    num_processes = ln.num_processes + len(extractors) + len(graded)
+    num_processes = len(processes)
     peak = 0.0
-    started = False
-    bias_at = {}
-    for name, bias in ln.real_bias.items():
-        bias_at.setdefault(net.nodes[name].depth, []).append(name)
-    bar = tqdm(total=len(images) * L, desc=f"lava {mode}", unit="step", disable=not progress)
+    bar = tqdm(total=B * P, desc=f"lava {mode}", unit="step", disable=not progress)
     try:
-        for b in range(len(images)):
-            if b:
-                _reset(ln, data[b])
-            for step in range(L):
-                for name in bias_at.get(step, []):
-                    if started or step:
-                        ln.processes[name].bias_mant.set(ln.real_bias[name])
-                    else:
-                        ln.processes[name].bias_mant.init = ln.real_bias[name]
-                t0 = time.perf_counter()
-                source.run(condition=RunSteps(num_steps=1), run_cfg=cfg)
-                if not started:
-                    started = True
-                    timings["compile_s"] = time.perf_counter() - t0
-                    peak = max(peak, _process_tree_rss_mb())
-                for name, ex in extractors.items():
-                    rec[name][b, step] = ex.receive()
-                for name, ex in graded.items():
-                    rec_graded[name][b, step] = ex.receive()
-                for name in probe_voltage:
-                    volts[name][b, step] = ln.processes[name].v.get()
-                bar.update(1)
-        peak = max(peak, _process_tree_rss_mb())
+        t0 = time.perf_counter()
+        source.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_SIZE})
+        timings["compile_s"] = time.perf_counter() - t0
+        for first in range(0, B * P, chunk):
+            n = min(chunk, B * P - first)
+            source.run(condition=RunSteps(num_steps=n))
+            for step in range(first, first + n):
+                b, local = divmod(step, P)
+                for name, value in zip(signals, recorder.receive()):
+                    lo, hi = windows[name]
+                    if lo <= local < hi:
+                        rec[name][b, local - lo] = value
+            bar.update(n)
+        peak = _process_tree_rss_mb()  # everything is allocated by now
+        volts = {name: mon.get_data()[name]["v"].reshape(B, P, *lava_shape(net.nodes[name].shape))
+                 for name, mon in monitors.items()}
     finally:
         bar.close()
-        if started:
+        if source.runtime is not None:
             source.stop()
     timings["total_s"] = time.perf_counter() - t_start
     timings["run_s"] = timings["total_s"] - timings["build_s"] - timings.get("compile_s", 0.0)
-    spikes = {}
-    for name, r in rec.items():
-        d = net.nodes[name].depth
-        spikes[name] = from_lava(r[:, d:d + T], net.nodes[name].shape).swapaxes(0, 1).astype(np.uint8)
-    logits = _readout(net, ln, quant, spikes, rec_graded, T)
+    spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
+    graded_out = {name: from_lava(rec[name], _out_shape(net.nodes[name])) for name in graded}
+    logits = _readout(net, quant, spikes, graded_out, T)
     return SimulationResult(
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak,
         voltages={n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}, quantization=quant)
 
 
-def _readout(net: Network, ln: LavaNetwork, quant, spikes, rec_graded, T: int) -> np.ndarray:
+def _voltage_monitor(proc, num_steps: int):
+    """A Lava Monitor of a neuron group's v at every step (read once, after the run: `Var.get` is slow)."""
+    from lava.proc.monitor.process import Monitor
+
+    monitor = Monitor()
+    monitor.probe(target=proc.v, num_steps=num_steps)
+    return monitor
+
+
+def _out_shape(node) -> tuple[int, ...]:
+    return node.out_shape if isinstance(node, Synapse) else node.shape
+
+
+def _readout(net: Network, quant, spikes, graded, T: int) -> np.ndarray:
+    """Logits [B, *readout shape]: mean over T of the Output node's inputs, back in real units."""
     ro = net.readout
     total = 0.0
     for e in ro.inputs:
@@ -221,29 +277,6 @@ def _readout(net: Network, ln: LavaNetwork, quant, spikes, rec_graded, T: int) -
         if e.source in spikes:
             total = total + spikes[e.source].swapaxes(0, 1).reshape(-1, T, *ro.shape)
             continue
-        d = node.depth
-        sig = from_lava(rec_graded[e.source][:, d:d + T], node.out_shape)
         unit = node.gain * (quant.synapses[e.source].out_scale if quant else 1.0)
-        total = total + sig.reshape(-1, T, *ro.shape) / unit
+        total = total + graded[e.source].reshape(-1, T, *ro.shape) / unit
     return (np.asarray(total) + ro.offset).mean(axis=1)
-
-
-def _reset(ln: LavaNetwork, data: np.ndarray) -> None:
-    """Zero every state between two images, and load the next image into the source."""
-    from lava.proc.conv.process import Conv
-    from lava.proc.dense.process import Dense
-    from lava.proc.lif.process import LIF
-    from lava.proc.io.source import RingBuffer
-
-    for proc in list(ln.processes.values()) + list(ln.delay_lines.values()):
-        if isinstance(proc, LIF):
-            for var in (proc.u, proc.v, proc.bias_mant):
-                var.set(np.zeros(var.shape))
-        elif isinstance(proc, Dense):
-            proc.a_buff.set(np.zeros(proc.a_buff.shape))
-        elif isinstance(proc, Conv):
-            proc.a_buf.set(np.zeros(proc.a_buf.shape))
-        elif isinstance(proc, RingBuffer):
-            proc.data.set(data)
-        elif hasattr(proc, "history"):
-            proc.history.set(np.zeros(proc.history.shape))

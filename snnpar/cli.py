@@ -27,7 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only `command`'s module is imported (to add its arguments), so start-up stays fast."""
     parser = argparse.ArgumentParser(
         prog="snnpar",
         description="Spiking pedestrian attribute recognition: train (Norse) -> export (NIR) -> simulate (Lava).",
@@ -36,23 +37,17 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
-        try:
+        if name == command:
             importlib.import_module(module).add_arguments(p)
-        except ModuleNotFoundError as err:
-            if not err.name or not module.startswith(err.name):
-                raise
-            p.set_defaults(_missing=f"'{name}' is not available in this build ({module} is missing)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     if not getattr(args, "_module", None):
-        parser.print_help()
-        return 2
-    if getattr(args, "_missing", None):
-        print(f"error: {args._missing}", file=sys.stderr)
+        build_parser().print_help()
         return 2
     return int(importlib.import_module(args._module).run(args) or 0)
 

@@ -25,7 +25,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snnpar.evaluate import TABLE1_COLUMNS, evaluate_checkpoint, format_table, table1_row, write_csv, write_text
+    from snnpar.evaluate import (
+        TABLE1_COLUMNS,
+        evaluate_checkpoint,
+        format_table,
+        table1_row,
+        write_csv,
+        write_text,
+    )
 
     try:
         result = evaluate_checkpoint(args.checkpoint, args.data, args.root, args.split, args.threshold,

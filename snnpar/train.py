@@ -85,6 +85,10 @@ class TrainConfig:
     lr_milestones: tuple[int, ...] = (30, 50)  # epochs where "step" multiplies the lr by lr_gamma
     lr_gamma: float = 0.1
     grad_clip: float | None = None
+    # BatchNorm statistics recomputed after each epoch over this many training images (0: off), with the
+    # final weights of the epoch ("precise BN"). Running averages lag behind fast-moving weights; VTB's
+    # BatchNorm over its logits is hit hardest (train-mode mA far above eval-mode mA early on).
+    recalibrate_bn_images: int = 0
     # data
     augment: bool = True
     train_split: str = "train"
@@ -116,7 +120,7 @@ RECIPES: dict[str, dict[str, Any]] = {
     "reference": dict(optimizer="sgd", lr=8e-4, momentum=0.9, weight_decay=1e-4, batch_size=12, epochs=60,
                       warmup_epochs=5, schedule="cosine", augment=True),
     "demo": dict(optimizer="adam", lr=2e-3, weight_decay=0.0, batch_size=32, epochs=6, warmup_epochs=1,
-                 schedule="cosine", augment=False, num_workers=0),
+                 schedule="cosine", augment=False, num_workers=0, recalibrate_bn_images=512),
 }
 
 
@@ -177,7 +181,8 @@ def validate_config(config: TrainConfig) -> None:
         (config.response_mode in ("sigmoid", "softmax"), f"response_mode must be sigmoid|softmax, not {config.response_mode!r}"),
         (config.amp in ("auto", "bf16", "fp16", "off"), f"amp must be auto|bf16|fp16|off, not {config.amp!r}"),
         (config.batch_size > 0 and config.epochs > 0 and config.lr > 0, "batch_size, epochs and lr must be positive"),
-        (0 <= config.warmup_epochs <= config.epochs, f"warmup_epochs ({config.warmup_epochs}) must lie in [0, epochs]"),
+        (0 <= config.warmup_epochs <= config.epochs, f"warmup_epochs ({config.warmup_epochs}, from the {config.recipe!r} "
+         f"recipe or your options) is longer than the run ({config.epochs} epochs); pass --warmup-epochs N <= epochs"),
     ]
     for ok, message in checks:
         if not ok:
@@ -298,6 +303,32 @@ def preset_image_size(preset: str, overrides: dict[str, Any]) -> tuple[int, int]
     return tuple(model.config.image_size)
 
 
+@torch.no_grad()
+def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device,
+                          dtype: torch.dtype | None = None) -> int:
+    """Replace every BatchNorm's running statistics by their exact average over `loader` (precise BN)."""
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not norms:
+        return 0
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # cumulative average over the batches below
+    was_training = model.training
+    model.train()
+    seen = 0
+    try:
+        for images, _ in loader:
+            with autocast_context(device, dtype):
+                model(images.to(device, non_blocking=True))
+            seen += images.shape[0]
+    finally:
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
+        model.train(was_training)
+    return seen
+
+
 # --- the teacher ----------------------------------------------------------------------------------------
 
 
@@ -408,6 +439,14 @@ class Trainer:
         if self.steps_per_epoch == 0:
             raise ValueError(f"the {config.train_split!r} split of {self.data_desc} holds {len(self.train_set)} "
                              f"images, fewer than one batch of {config.batch_size}; lower --batch-size")
+        self.bn_loader = None
+        if config.recalibrate_bn_images > 0:  # a fixed sample of un-augmented training images
+            plain = load_dataset(config.data, config.root, config.train_split, image_size=self.image_size,
+                                 augment=False)
+            order = torch.randperm(len(plain), generator=torch.Generator().manual_seed(config.seed))
+            sample = Subset(plain, order[: config.recalibrate_bn_images].tolist())
+            self.bn_loader = DataLoader(sample, batch_size=max(config.batch_size, 32), shuffle=False,
+                                        num_workers=config.num_workers, drop_last=len(sample) > 32)
         shard = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
         self.val_loader = DataLoader(Subset(self.val_set, shard), batch_size=max(config.batch_size, 32),
                                      shuffle=False, num_workers=config.num_workers)
@@ -464,8 +503,7 @@ class Trainer:
             if tokens.shape[1] != visual.shape[1]:
                 raise ValueError(f"feature KD compares token maps: the student has {tokens.shape[1]} tokens, the "
                                  f"teacher {visual.shape[1]}; train both at the same image size")
-            with autocast_context(self.device, None):
-                parts["feature_kd"] = feature_kd(tokens, visual, text, self.train_projection)
+            parts["feature_kd"] = feature_kd(tokens, visual, text, self.train_projection)
             total = total + cfg.feature_weight * parts["feature_kd"]
         return total, parts
 
@@ -538,6 +576,8 @@ class Trainer:
             for epoch in range(self.start_epoch, cfg.epochs):
                 lr = self.optimizer.param_groups[0]["lr"]
                 stats = self.train_one_epoch(epoch)
+                if self.bn_loader is not None:
+                    recalibrate_batchnorm(self.model, self.bn_loader, self.device, self.amp_dtype)
                 metrics = self.validate()
                 row = {"epoch": epoch + 1, "lr": lr, **stats, "val_mA": float(metrics.mA),
                        "val_accuracy": float(metrics.accuracy), "val_precision": float(metrics.precision),
@@ -546,8 +586,9 @@ class Trainer:
                 if improved:
                     self.best_mA, self.best_epoch = row["val_mA"], epoch + 1
                 self.history.append(row)
+                rng = self._gather_rng_states()  # a collective: every rank takes part
                 if self.dist.is_main:
-                    self._write_epoch(epoch, row, improved, writer)
+                    self._write_epoch(epoch, row, improved, writer, rng)
                     print(f"epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}  val mA "
                           f"{100 * row['val_mA']:.2f}  F1 {100 * row['val_f1']:.2f}  "
                           f"{row['images_per_second']:.1f} img/s", flush=True)
@@ -575,7 +616,8 @@ class Trainer:
         return ModelCard(self.config.model, dict(self.model_kwargs), self.attribute_names, self.normalization,
                          {"kind": self.kind, "config": asdict(self.config), **extra})
 
-    def _write_epoch(self, epoch: int, row: dict[str, Any], improved: bool, writer: Any) -> None:
+    def _write_epoch(self, epoch: int, row: dict[str, Any], improved: bool, writer: Any,
+                     rng: list[dict[str, Any]]) -> None:
         from snnpar.checkpoint import atomic_torch_save, save_checkpoint
 
         extra = {"epoch": epoch + 1, "val_metrics": {k: v for k, v in row.items() if k.startswith("val_")},
@@ -594,15 +636,19 @@ class Trainer:
                                "student_dim": self.projection.student_dim,
                                "teacher_dim": self.projection.teacher_dim,
                                "teacher": str(self.config.teacher)}, self.run_dir / PROJECTION_FILE)
-        self._save_state(epoch)
+        self._save_state(epoch, rng)
 
-    def _save_state(self, epoch: int) -> None:
+    def _gather_rng_states(self) -> list[dict[str, Any]]:
+        """Every rank's RNG states (so each resumes its own stream); rank order."""
+        if not self.dist.enabled:
+            return [capture_rng_state()]
+        states: list[Any] = [None] * self.dist.world_size
+        dist.all_gather_object(states, capture_rng_state())
+        return states
+
+    def _save_state(self, epoch: int, rng: list[dict[str, Any]]) -> None:
         from snnpar.checkpoint import atomic_torch_save
 
-        rng = [capture_rng_state()]
-        if self.dist.enabled:  # every rank's RNG, so each resumes its own stream
-            rng = [None] * self.dist.world_size
-            dist.all_gather_object(rng, capture_rng_state())
         atomic_torch_save({
             "format": STATE_FORMAT, "epoch": epoch + 1, "config": asdict(self.config),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),

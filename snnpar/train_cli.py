@@ -9,6 +9,7 @@ Start it with `torchrun --nproc_per_node N -m snnpar.cli train ...` for several 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -130,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
+        return 0
     print(f"best val mA {100 * summary['best_mA']:.2f} at epoch {summary['best_epoch']}; "
           f"checkpoints in {summary['run_dir']} (best.pt, last.pt)")
     return 0

@@ -33,14 +33,14 @@ def lava_conv(x: np.ndarray, weight: np.ndarray, stride, padding, dilation, grou
     span_w, span_h = dilation[0] * (kw - 1) + 1, dilation[1] * (kh - 1) + 1
     win = np.lib.stride_tricks.sliding_window_view(xp, (span_w, span_h), axis=(0, 1))
     win = win[:: stride[0], :: stride[1], :, :: dilation[0], :: dilation[1]]  # (Wo, Ho, C, kw, kh)
-    c_in = x.shape[2] // groups
-    c_out = weight.shape[0] // groups
-    outs = []
-    for g in range(groups):
-        wg = w[g * c_out:(g + 1) * c_out]  # (co, kw, kh, ci)
-        xg = win[:, :, g * c_in:(g + 1) * c_in]  # (Wo, Ho, ci, kw, kh)
-        outs.append(np.tensordot(xg, wg, axes=([2, 3, 4], [3, 1, 2])))
-    return np.concatenate(outs, axis=2) if groups > 1 else outs[0]
+    wo, ho, c = win.shape[:3]
+    if groups == 1:
+        return np.tensordot(win, w, axes=([2, 3, 4], [3, 1, 2]))
+    c_in, c_out = c // groups, weight.shape[0] // groups
+    # one batched matrix product over the groups: (G, Wo*Ho, ci*kw*kh) @ (G, ci*kw*kh, co)
+    xg = win.reshape(wo * ho, groups, c_in * kw * kh).transpose(1, 0, 2)
+    wg = w.transpose(0, 3, 1, 2).reshape(groups, c_out, c_in * kw * kh).transpose(0, 2, 1)
+    return np.matmul(xg, wg).transpose(1, 0, 2).reshape(wo, ho, groups * c_out)
 
 
 class AbstractVectorisedConvModel(PyLoihiProcessModel):

@@ -13,13 +13,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import torch
-from norse.torch.functional.lif_box import (
-    LIFBoxFeedForwardState,
-    LIFBoxParameters,
-    lif_box_feed_forward_step,
-)
 from torch import nn
+
+with warnings.catch_warnings():  # norse 1.1.0 scripts helpers with the deprecated torch.jit.script
+    warnings.simplefilter("ignore", FutureWarning)
+    from norse.torch.functional.lif_box import (
+        LIFBoxFeedForwardState,
+        LIFBoxParameters,
+        lif_box_feed_forward_step,
+    )
 
 DEFAULT_DT = 1e-3  # seconds per time step; only dt * tau_mem_inv matters for the dynamics
 

@@ -8,7 +8,8 @@ the same architecture with the reference neurons. The benchmarks use it; the res
 
 The equation is the same: v <- v + (x - (v - v_reset)) / tau with tau = tau_mem / dt. Two differences are
 SpikingJelly's and are kept on purpose, since this is the reference as published:
-- it fires when v >= v_th (Norse: v > v_th), which differs only when v equals v_th exactly;
+- it fires when v >= v_th (Norse: v > v_th), which differs only when v equals v_th exactly; that does
+  happen in SSA's attn_lif, whose input is a multiple of 0.125 and whose v_th is 0.5;
 - its surrogate gradient is a sigmoid with alpha = 4 (the reference's), so gradients differ, spikes do not.
 
 Importing this module without SpikingJelly installed raises ImportError naming the ``bench`` extra. It

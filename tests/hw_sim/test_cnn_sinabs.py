@@ -1,5 +1,7 @@
 """The NIR paper's Sinabs CNN (Conv2d, IF, SumPool2d, Flatten, Affine) runs in Lava like the reference executor."""
 
+from pathlib import Path
+
 import nir
 import numpy as np
 
@@ -8,7 +10,7 @@ from hw_sim.run import run
 
 
 def test_cnn_graph_spikes_equal_reference_executor():
-    graph = nir.read("/work/shared/nir-paper/cnn_sinabs.nir")
+    graph = nir.read(Path(__file__).resolve().parents[1] / "fixtures" / "nir_paper" / "cnn_sinabs.nir")
     rng = np.random.default_rng(0)
     x = (rng.random((3, 1, 2, 34, 34)) < 0.3).astype(np.float64)  # [T, B, C, H, W] spike trains
     ref = run_graph(graph, x, T=3, dt=1.0)

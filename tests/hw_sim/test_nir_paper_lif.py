@@ -1,5 +1,7 @@
 """The NIR paper's single-LIF graph reproduces the traces the paper recorded from Lava (float and fixed)."""
 
+from pathlib import Path
+
 import nir
 import numpy as np
 import pytest
@@ -7,7 +9,7 @@ import pytest
 from hw_sim.quantize import QuantizationConfig
 from hw_sim.run import run
 
-PAPER = "/work/shared/nir-paper"
+PAPER = Path(__file__).resolve().parents[1] / "fixtures" / "nir_paper"
 
 
 @pytest.mark.parametrize("mode, csv", [("float", "lif_lava_cpu_float.csv"), ("fixed", "lif_lava_cpu_fixed.csv")])

@@ -13,7 +13,6 @@ from snnpar.data.synthetic import generate
 from snnpar.models import create_model
 from snnpar.train import resolve_config
 
-
 # Tests train at 32x16 (2 tokens) and T = 2: the wiring is the same as at 128x64, the arithmetic 16x smaller.
 TEST_IMAGE_SIZE = (32, 16)
 TEST_ARGS = ["--image-size", "32", "16", "--epochs", "1", "--batch-size", "8", "--max-train-batches", "3",

@@ -7,6 +7,7 @@ import pytest
 from snnpar.cli import main
 from snnpar.train import Trainer, resolve_config
 
+
 def test_missing_teacher_checkpoint_is_named(synthetic_root, tiny_args, tmp_path, capsys):
     missing = tmp_path / "nowhere" / "best.pt"
     code = main(["train", "--model", "snnpar-tiny", *tiny_args, "--no-tensorboard", "--data", "synthetic", "--root", str(synthetic_root), "--out", str(tmp_path / "r"),

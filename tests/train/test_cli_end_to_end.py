@@ -10,6 +10,7 @@ from PIL import Image
 from snnpar.checkpoint import load_model, read_checkpoint
 from snnpar.cli import main
 
+
 def test_train_teacher_then_student_with_kd_then_eval_and_predict(synthetic_root, tiny_args, tmp_path, capsys):
     root = ["--data", "synthetic", "--root", str(synthetic_root)]
     teacher_dir, student_dir = tmp_path / "teacher", tmp_path / "student"
@@ -51,3 +52,19 @@ def test_train_teacher_then_student_with_kd_then_eval_and_predict(synthetic_root
     for p in images:
         with Image.open(draw_dir / f"{p.stem}.png") as drawn:
             assert drawn.size[0] > 100 and drawn.size[1] > 100
+
+
+def test_ablate_prints_the_four_rows_of_table_3(synthetic_root, tiny_args, make_teacher, attribute_names, tmp_path, capsys):
+    teacher = make_teacher(tmp_path / "teacher.pt", attribute_names)
+    out = tmp_path / "ablation"
+    assert main(["ablate", "--model", "snnpar-tiny", "--teacher", str(teacher), "--data", "synthetic",
+                 "--root", str(synthetic_root), "--out", str(out), "--time-steps", "2", "--no-tensorboard",
+                 *tiny_args]) == 0
+    printed = capsys.readouterr().out
+    assert "| NO. | SNN | Feature KD | Response KD | mA | F1 |" in printed
+    with open(out / "ablation.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [(r["Feature KD"], r["Response KD"]) for r in rows] == [("", ""), ("yes", ""), ("", "yes"), ("yes", "yes")]
+    for kd, row in zip(("none", "feature", "response", "both"), rows):
+        assert json.loads((out / kd / "config.json").read_text())["kd"] == kd
+        assert f"{float(row['mA']):.2f}" in printed
