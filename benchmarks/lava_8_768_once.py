@@ -1,47 +1,61 @@
-"""One 256x128 image through snnpar-8-768 (random weights, BN calibrated, SSA): Norse forward vs Lava float."""
-import sys, time, resource
-import numpy as np, torch
-from torch import nn
-from snnpar.models.registry import create_model
-from snnpar.models.spikingformer import Spikingformer, SpikingformerConfig
-from snnpar.models.recording import record_spikes
-from export import export_nir, read_graph
-from hw_sim.run import run
+"""One 256x128 image through snnpar-8-768 (random weights, BN calibrated, SSA): Norse forward vs Lava float.
 
-depth = int(sys.argv[1]) if len(sys.argv) > 1 else 8
-T = int(sys.argv[2]) if len(sys.argv) > 2 else 8
-torch.manual_seed(0)
-model = Spikingformer(SpikingformerConfig(embed_dim=768, depth=depth, num_heads=8, time_steps=T, attention="ssa"))
-print("params", sum(p.numel() for p in model.parameters()), "depth", depth, "T", T, flush=True)
-norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-for bn in norms:
-    bn.momentum = None
-model.train()
-with torch.no_grad():
-    model(torch.randn(2, 3, 256, 128))
-g = torch.Generator().manual_seed(0)
-with torch.no_grad():
-    for bn in norms:
-        c = bn.num_features
-        bn.running_mean.add_(0.1 * torch.randn(c, generator=g))
-        bn.running_var.mul_(torch.empty(c).uniform_(0.8, 1.25, generator=g))
-        bn.weight.uniform_(0.8, 1.6, generator=g)
-        bn.bias.uniform_(0.3, 1.0, generator=g)
-model.eval()
-image = torch.randn(1, 3, 256, 128, generator=torch.Generator().manual_seed(1))
-with torch.no_grad():
-    model(image)
-    t = time.perf_counter(); model(image); print(f"norse float32 forward {time.perf_counter() - t:.2f} s", flush=True)
-model = model.double()
-with torch.no_grad(), record_spikes(model) as norse:
-    t = time.perf_counter(); model(image.double()); print(f"norse float64 forward {time.perf_counter() - t:.2f} s", flush=True)
-t = time.perf_counter(); export_nir(model, "/tmp/lava2/s768.nir"); print(f"export {time.perf_counter() - t:.1f} s", flush=True)
-graph = read_graph("/tmp/lava2/s768.nir")
-t = time.perf_counter()
-res = run(graph, image.double().numpy(), mode="float", progress=True)
-print(f"lava end to end {time.perf_counter() - t:.1f} s", res.timings, "processes", res.num_processes,
-      f"peak PSS {res.peak_memory_mb:.0f} MB", "max steps", max(res.depth.values()) + T, flush=True)
-ok = {n: float((res.spikes[n] == s.numpy()).mean()) for n, s in norse.items()}
-print("min spike match vs Norse", min(ok.values()), "layers", len(ok), "all exact", all(v == 1.0 for v in ok.values()))
-print("rates", {n.split("blocks.")[-1]: round(float(s.float().mean()), 3) for n, s in list(norse.items())[:12]})
-print("parent maxrss MB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    .venv/bin/python benchmarks/lava_8_768_once.py [DEPTH] [T]      # defaults: 8 blocks, T = 8
+
+Prints the Norse forward time (float32 and float64), the export time, Lava's build/compile/run times,
+its number of processes and peak memory, and the spike match against Norse on every LIF layer.
+Needs about 10 GB of memory and a few minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from export import export_nir, read_graph
+from hw_sim.simulation import run
+from snnpar.models.batchnorm import recalibrate_batchnorm
+from snnpar.models.recording import record_spikes
+from snnpar.models.spikingformer import Spikingformer, SpikingformerConfig
+
+
+def timed(label: str, fn):
+    start = time.perf_counter()
+    out = fn()
+    print(f"{label}: {time.perf_counter() - start:.2f} s", flush=True)
+    return out
+
+
+def main(depth: int = 8, time_steps: int = 8) -> None:
+    torch.manual_seed(0)
+    cfg = SpikingformerConfig(embed_dim=768, depth=depth, num_heads=8, time_steps=time_steps, attention="ssa")
+    model = Spikingformer(cfg)
+    recalibrate_batchnorm(model, [torch.randn(2, 3, *cfg.image_size)])
+    model.eval()
+    image = torch.randn(1, 3, *cfg.image_size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model(image)  # warm-up
+        timed("Norse forward, float32", lambda: model(image))
+        model = model.double()
+        with record_spikes(model) as norse:
+            timed("Norse forward, float64", lambda: model(image.double()))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "student.nir"
+        timed("export", lambda: export_nir(model, path))
+        graph = read_graph(path)
+    result = timed("Lava float, end to end", lambda: run(graph, image.double().numpy(), mode="float", progress=True))
+    print("Lava timings", result.timings, "| processes", result.num_processes,
+          f"| peak memory (PSS, all processes) {result.peak_memory_mb:.0f} MB")
+    match = {n: float((result.spikes[n] == s.numpy()).mean()) for n, s in norse.items()}
+    print(f"spike match vs Norse: min {min(match.values()):.6f} over {len(match)} LIF layers;"
+          f" all exact: {all(v == 1.0 for v in match.values())}")
+    print(f"main process max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+
+
+if __name__ == "__main__":
+    main(*(int(a) for a in sys.argv[1:3]))

@@ -56,10 +56,10 @@ def _lava_api():
         from export import export_nir
     except ImportError as error:
         raise LavaUnavailable(f"export.export_nir does not import ({error})") from error
-    if importlib.util.find_spec("hw_sim.run") is None:
-        raise LavaUnavailable("hw_sim/run.py does not exist yet")
+    if importlib.util.find_spec("hw_sim.simulation") is None:
+        raise LavaUnavailable("hw_sim/simulation.py does not exist yet")
     try:
-        run = getattr(importlib.import_module("hw_sim.run"), "run", None)
+        run = getattr(importlib.import_module("hw_sim.simulation"), "run", None)
     except ImportError as error:
         raise LavaUnavailable(f"hw_sim.run does not import ({error})") from error
     if not callable(run):

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from snnpar.models.batchnorm import recalibrate_batchnorm
 from snnpar.models.registry import create_model
 
 
@@ -22,19 +23,9 @@ def images(batch: int, image_size: tuple[int, int], seed: int = 0) -> torch.Tens
     return torch.randn(batch, 3, *image_size, generator=torch.Generator().manual_seed(seed))
 
 
-@torch.no_grad()
 def calibrate_batchnorm(model: nn.Module, image_size: tuple[int, int], batches: int = 2, batch: int = 4) -> nn.Module:
-    """Set every BatchNorm's running mean/var to the cumulative average over a few random batches; eval mode."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative moving average
-    model.train()
-    for i in range(batches):
-        model(images(batch, image_size, seed=1000 + i))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
+    """BatchNorm statistics averaged exactly over a few random batches, then eval mode."""
+    recalibrate_batchnorm(model, (images(batch, image_size, seed=1000 + i) for i in range(batches)))
     return model.eval()
 
 

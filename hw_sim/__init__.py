@@ -14,8 +14,8 @@ def __getattr__(name):
         from hw_sim.build import build
         return build
     if name in ("run", "SimulationResult"):
-        from hw_sim import run as run_module
-        return getattr(run_module, name)
+        from hw_sim import simulation
+        return getattr(simulation, name)
     if name == "lower":
         from hw_sim.lowering import lower
         return lower

@@ -64,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from hw_sim.run import load_graph
-    from hw_sim.run import run as simulate
+    from hw_sim.simulation import load_graph
+    from hw_sim.simulation import run as simulate
 
     try:
         graph = load_graph(args.model)

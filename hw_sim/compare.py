@@ -186,11 +186,10 @@ def run_norse(model, images) -> tuple[dict, np.ndarray]:
 
 
 def lava_runner() -> Callable:
-    """The function `run` of the module hw_sim/run.py (imported by module path: the package name `hw_sim.run`
-    may denote either)."""
-    import importlib
+    """`hw_sim.simulation.run`, imported on first use so that Lava loads only when a simulation runs."""
+    from hw_sim.simulation import run
 
-    return importlib.import_module("hw_sim.run").run
+    return run
 
 
 def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, modes=("float", "fixed"),

@@ -61,7 +61,7 @@ def _synapse_float(node: Synapse, x: np.ndarray) -> np.ndarray:
 def simulate_reference(net: Network, data: np.ndarray, T: int, mode: str = "fixed",
                        quant: Quantization | None = None) -> dict[str, np.ndarray]:
     """Outputs of every node at every Lava step: {node: [B, L, *NIR shape]} for RingBuffer data
-    [B, *Lava input shape, L] (as `hw_sim.run.encode` makes it). Spikes are 0/1, synapse outputs integers
+    [B, *Lava input shape, L] (as `hw_sim.simulation.encode` makes it). Spikes are 0/1, synapse outputs integers
     (fixed) or floats."""
     if mode == "fixed" and quant is None:
         raise ValueError("fixed mode needs the Quantization used for the Lava run")

@@ -44,6 +44,7 @@ from snnpar.evaluate import (
     resolve_device,
     write_csv,
 )
+from snnpar.models.batchnorm import recalibrate_batchnorm
 
 KD_MODES = ("none", "response", "feature", "both")
 STATE_FORMAT = "snnpar-train-state-v1"
@@ -303,32 +304,6 @@ def preset_image_size(preset: str, overrides: dict[str, Any]) -> tuple[int, int]
     return tuple(model.config.image_size)
 
 
-@torch.no_grad()
-def recalibrate_batchnorm(model: nn.Module, loader: DataLoader, device: torch.device,
-                          dtype: torch.dtype | None = None) -> int:
-    """Replace every BatchNorm's running statistics by their exact average over `loader` (precise BN)."""
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
-    if not norms:
-        return 0
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # cumulative average over the batches below
-    was_training = model.training
-    model.train()
-    seen = 0
-    try:
-        for images, _ in loader:
-            with autocast_context(device, dtype):
-                model(images.to(device, non_blocking=True))
-            seen += images.shape[0]
-    finally:
-        for m, momentum in zip(norms, momenta):
-            m.momentum = momentum
-        model.train(was_training)
-    return seen
-
-
 # --- the teacher ----------------------------------------------------------------------------------------
 
 
@@ -577,7 +552,8 @@ class Trainer:
                 lr = self.optimizer.param_groups[0]["lr"]
                 stats = self.train_one_epoch(epoch)
                 if self.bn_loader is not None:
-                    recalibrate_batchnorm(self.model, self.bn_loader, self.device, self.amp_dtype)
+                    with autocast_context(self.device, self.amp_dtype):
+                        recalibrate_batchnorm(self.model, (x.to(self.device, non_blocking=True) for x, _ in self.bn_loader))
                 metrics = self.validate()
                 row = {"epoch": epoch + 1, "lr": lr, **stats, "val_mA": float(metrics.mA),
                        "val_accuracy": float(metrics.accuracy), "val_precision": float(metrics.precision),

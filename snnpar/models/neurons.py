@@ -11,9 +11,8 @@ instead of assuming them. This module deliberately holds no network structure.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import warnings
+from dataclasses import dataclass
 
 import torch
 from torch import nn

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import nir
-from conftest import IMAGE_SIZE, TIME_STEPS
+from spiking_fixtures import IMAGE_SIZE, TIME_STEPS
 
 from export import read_graph
 from snnpar.checkpoint import ModelCard, save_checkpoint

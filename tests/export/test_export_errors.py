@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import firing_student
+from spiking_fixtures import firing_student
 from torch import nn
 
 from export import UnsupportedModuleError, export_nir, fold_batchnorm, write_graph

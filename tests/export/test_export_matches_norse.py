@@ -7,7 +7,7 @@ import nirtorch
 import numpy as np
 import pytest
 import torch
-from conftest import TIME_STEPS, firing_student
+from spiking_fixtures import TIME_STEPS, firing_student
 
 from export import export_nir, graph_differences, read_graph
 from export.executor import nirtorch_node_map, readout_logits, run_graph

@@ -6,7 +6,7 @@ import nir
 import numpy as np
 
 from export.executor import run_graph
-from hw_sim.run import run
+from hw_sim.simulation import run
 
 
 def test_cnn_graph_spikes_equal_reference_executor():

@@ -3,24 +3,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from spiking_fixtures import active_tiny_student
 
 import snnpar.models.presets  # noqa: F401  (registers the presets)
 from hw_sim.energy_profiles import PROFILES, get_profile
 from hw_sim.spikformer_energy import SpikformerAccounting, count_spikformer_operations
 from snnpar.models.recording import record_spikes
 from snnpar.models.registry import create_model
-
-
-def active_tiny_student():
-    """The tiny student with BN scaled up so every layer spikes (random init alone goes silent)."""
-    torch.manual_seed(0)
-    model = create_model("snnpar-tiny").eval()
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                m.weight.fill_(3.0)
-                m.bias.fill_(0.5)
-    return model
 
 
 @pytest.fixture(scope="module")

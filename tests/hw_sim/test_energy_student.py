@@ -6,7 +6,7 @@ import importlib
 import numpy as np
 import pytest
 import torch
-from test_energy_spikformer import active_tiny_student  # same folder (pytest puts it on sys.path)
+from spiking_fixtures import active_tiny_student
 
 from export import lower_spikingformer
 from export.executor import run_graph
@@ -54,7 +54,7 @@ def test_norse_and_reference_executor_give_the_same_count(student_run):
 
 def test_norse_and_lava_float_give_the_same_count(student_run):
     _model, graph, images, spikes = student_run
-    result = importlib.import_module("hw_sim.run").run(graph, images.numpy(), mode="float", progress=False)
+    result = importlib.import_module("hw_sim.simulation").run(graph, images.numpy(), mode="float", progress=False)
     lava = {name: result.spikes[name] for name in spikes}
     a, b = count_operations(graph, spikes), count_operations(graph, lava)
     for name in a.nodes:

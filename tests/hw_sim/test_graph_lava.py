@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from export.executor import run_graph
-from hw_sim.run import run
+from hw_sim.simulation import run
 
 T = 4
 DT = 1e-3

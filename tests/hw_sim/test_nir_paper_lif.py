@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hw_sim.quantize import QuantizationConfig
-from hw_sim.run import run
+from hw_sim.simulation import run
 
 PAPER = Path(__file__).resolve().parents[1] / "fixtures" / "nir_paper"
 

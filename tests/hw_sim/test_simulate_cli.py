@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from test_student_lava import IMAGE_SIZE, T, firing_student
+from spiking_fixtures import IMAGE_SIZE, firing_student
+from spiking_fixtures import TIME_STEPS as T
 
 from export import export_nir, read_graph
 from export.executor import readout_logits, run_graph
@@ -23,7 +24,7 @@ NORMALIZATION = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cli")
     kwargs = {"image_size": list(IMAGE_SIZE), "time_steps": T, "attention": "sdsa", "num_attributes": len(NAMES)}
-    save_checkpoint(folder / "student.pt", firing_student("sdsa", seed=2),
+    save_checkpoint(folder / "student.pt", firing_student("sdsa", seed=2, num_attributes=len(NAMES)),
                     ModelCard("snnpar-tiny", kwargs, NAMES, NORMALIZATION))
     model, card = load_model(folder / "student.pt")
     export_nir(model, folder / "model.nir", preset=card.preset, attribute_names=card.attribute_names,

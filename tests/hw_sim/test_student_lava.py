@@ -7,47 +7,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from spiking_fixtures import IMAGE_SIZE, firing_student
+from spiking_fixtures import TIME_STEPS as T
 
 from export import export_nir, read_graph
 from hw_sim.fixed_reference import reference_spikes, simulate_reference
 from hw_sim.lowering import lower
-from hw_sim.run import encode, run
+from hw_sim.simulation import encode, run
 from snnpar.models.recording import record_spikes
-from snnpar.models.registry import create_model
-
-IMAGE_SIZE = (64, 32)  # 4 x 2 = 8 tokens
-T = 4
-
-
-def firing_student(attention: str, seed: int = 0) -> nn.Module:
-    """snnpar-tiny (float64, eval) whose BatchNorm statistics come from one calibration batch, then get random
-    offsets, scales and affine parameters, so every layer fires at a moderate rate (the idea of
-    tests/export/conftest.py): comparing silent layers would prove nothing."""
-    torch.manual_seed(seed)
-    model = create_model("snnpar-tiny", image_size=IMAGE_SIZE, time_steps=T, attention=attention,
-                         num_attributes=5).double()
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    for bn in norms:
-        bn.momentum = None  # cumulative average: one batch sets the statistics exactly
-    model.train()
-    with torch.no_grad():
-        model(torch.randn(4, 3, *IMAGE_SIZE, dtype=torch.float64))
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for bn in norms:
-            c = bn.num_features
-            bn.running_mean.add_(0.1 * torch.randn(c, generator=gen, dtype=torch.float64))
-            bn.running_var.mul_(torch.empty(c, dtype=torch.float64).uniform_(0.8, 1.25, generator=gen))
-            bn.weight.uniform_(0.8, 1.6, generator=gen)
-            bn.bias.uniform_(0.3, 1.0, generator=gen)
-    return model.eval()
 
 
 @pytest.fixture(scope="module", params=["ssa", "sdsa"])
 def runs(request, tmp_path_factory):
     attention = request.param
-    model = firing_student(attention)
+    model = firing_student(attention, num_attributes=5)
     images = torch.randn(2, 3, *IMAGE_SIZE, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
     with torch.no_grad(), record_spikes(model) as norse:
         logits = model(images).numpy()
