@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     rules.add_argument("--graph-attention", choices=("events", "ssa", "dense"), default="events",
                        help="how the SSA extension node is counted in the exact count (default: events)")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--figures", type=Path, metavar="DIR",
+                        help="also draw spike rasters, activity heat maps (Fig. 4), firing rates and energy per layer/profile into DIR")
 
 
 def _ann(spec: str, student_card, image_size):
@@ -97,6 +99,8 @@ def build_report(student, card, images, graph=None, source: str = "norse", mode:
         encoder_once = not accounting.encoder_per_step
         exact = count_operations(graph, spikes, encoder_per_step=not encoder_once, attention=graph_attention)
         report["exact"] = {**exact.to_dict(), "source": source if source == "norse" else f"lava {mode}"}
+        report["exact_energy_per_node"] = {p.name: exact.energy_per_node(p, accounting.count_neuron_updates)
+                                           for p in profiles}
     ann_counts = {name: ann_energy(model, size, name) for name, (model, size) in (anns or {}).items()}
     report["anns"] = {n: {"macs": a.macs, "parameters": a.parameters} for n, a in ann_counts.items()}
     for p in profiles:
@@ -134,6 +138,28 @@ def format_report(report: dict) -> str:
     return "\n".join(lines)
 
 
+def draw_figures(student, images, report: dict, normalization: dict, folder: Path) -> None:
+    """The pictures of one energy run: raster, Fig. 4 heat maps and firing rates of the first image; energy."""
+    import torch
+
+    from hw_sim.plots import draw_activity_heatmaps, draw_energy, draw_firing_rates, draw_raster, save_figure
+    from snnpar.models.recording import record_spikes
+
+    with torch.no_grad(), record_spikes(student) as spikes:
+        student(images[:1])
+    mean = torch.tensor(normalization["mean"]).view(3, 1, 1)
+    std = torch.tensor(normalization["std"]).view(3, 1, 1)
+    image = (images[0] * std + mean).clamp(0, 1)
+    written = [save_figure(draw_raster(spikes), folder / "raster.png"),
+               save_figure(draw_activity_heatmaps(image, spikes), folder / "activity_heatmaps.png"),
+               save_figure(draw_firing_rates({"norse": {n: float(s.mean()) for n, s in spikes.items()}}),
+                           folder / "firing_rates.png")]
+    per_profile = {p: {k: v for k, v in row.items() if "/" not in k} for p, row in report["energy"].items()}
+    per_node = report.get("exact_energy_per_node", {}).get(DEFAULT_PROFILE, {})
+    written.append(save_figure(draw_energy(per_node, per_profile), folder / "energy.png"))
+    print("figures: " + ", ".join(str(p) for p in written))
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -167,6 +193,8 @@ def run(args: argparse.Namespace) -> int:
     report = build_report(student, card, images, graph, args.source, args.mode, anns, args.profile or [DEFAULT_PROFILE, *[
         p for p in PROFILES if p != DEFAULT_PROFILE]], accounting, args.graph_attention)
     print(format_report(report))
+    if args.figures:
+        draw_figures(student, images, report, card.normalization, args.figures)
     if args.out:
         write_json(report, args.out)
         print(f"wrote {args.out}")

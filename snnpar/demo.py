@@ -10,11 +10,12 @@ Like `snnpar.cli`, this is a composition root: it calls later stages by command 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
-import io
 import json
+import os
 import shlex
+import shutil
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,6 +29,7 @@ class DemoConfig:
     image_size: tuple[int, int] = (128, 64)
     student: str = "snnpar-tiny"
     teacher: str = "vtb-tiny"
+    baseline: str = "vit-tiny"  # counted in MACs for the energy table, not trained
     attention: str = "ssa"
     recipe: str = "demo"
     teacher_epochs: int | None = None  # None: the recipe's
@@ -49,33 +51,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d.seed)
 
 
-class _Tee(io.TextIOBase):
-    """Write to the terminal and to a stage's log file at once."""
-
-    def __init__(self, *streams):
-        self.streams = streams
-
-    def write(self, text: str) -> int:
-        for s in self.streams:
-            s.write(text)
-        return len(text)
-
-    def flush(self) -> None:
-        for s in self.streams:
-            s.flush()
-
-
 def _stage(title: str, argv: list[str], timings: dict[str, float], logs: Path) -> None:
-    from snnpar.cli import main
-
+    """Run `snnpar ARGV` in its own process (as a user would; Lava also needs a fresh process), tee its output."""
     print(f"\n=== {title}\n$ snnpar {shlex.join(argv)}", flush=True)
-    start = time.perf_counter()
     logs.mkdir(parents=True, exist_ok=True)
-    with (logs / f"{title.replace(' ', '_')}.txt").open("w") as log, contextlib.redirect_stdout(_Tee(sys.stdout, log)):
-        code = main(argv)
+    start = time.perf_counter()
+    with (logs / f"{title.replace(' ', '_')}.txt").open("w") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "snnpar.cli", *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, bufsize=1,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            log.write(line)
+        code = proc.wait()
     timings[title] = round(time.perf_counter() - start, 1)
     if code:
-        raise SystemExit(f"demo stopped: stage '{title}' failed with exit code {code}")
+        raise SystemExit(f"demo stopped: stage '{title}' failed with exit code {code} (log: {log.name})")
 
 
 def _read_metrics_row(path: Path) -> dict[str, str]:
@@ -83,9 +74,24 @@ def _read_metrics_row(path: Path) -> dict[str, str]:
         return next(csv.DictReader(f))
 
 
+STAGE_OUTPUTS = ("teacher", "student", "eval_teacher", "eval_student", "student.nir", "compare", "energy.json",
+                 "figures", "predictions", "logs", "summary.md")
+
+
+def clear_previous_outputs(out: Path) -> None:
+    """A re-run starts its stages afresh (the data set is kept: generation reuses an identical set)."""
+    for name in STAGE_OUTPUTS:
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
 def run_demo(cfg: DemoConfig) -> Path:
     out = cfg.out
     out.mkdir(parents=True, exist_ok=True)
+    clear_previous_outputs(out)
     data, teacher_dir, student_dir = out / "data", out / "teacher", out / "student"
     nir_file = out / "student.nir"
     size = [str(s) for s in cfg.image_size]
@@ -110,7 +116,8 @@ def run_demo(cfg: DemoConfig) -> Path:
                        "--n", str(cfg.simulate_images), "--modes", "float", "fixed", "--out", str(out / "compare")],
            timings, logs)
     _stage("energy", ["energy", str(student_dir / "best.pt"), *common, "--split", "test", "--n", str(cfg.energy_images),
-                      "--teacher", str(teacher_dir / "best.pt"), "--out", str(out / "energy.json")], timings, logs)
+                      "--nir", str(nir_file), "--teacher", str(teacher_dir / "best.pt"), "--baseline", cfg.baseline,
+                      "--out", str(out / "energy.json"), "--figures", str(out / "figures")], timings, logs)
     sample_images = sorted((data / "data").glob("*.jpg"))[-4:]
     _stage("predict", ["predict", str(student_dir / "best.pt"), *map(str, sample_images),
                        "--draw", str(out / "predictions")], timings, logs)
@@ -126,7 +133,7 @@ def write_summary(cfg: DemoConfig, timings: dict[str, float]) -> Path:
              "| model | mA | Acc | Prec | Recall | F1 |", "|---|---|---|---|---|---|"]
     for name, row in rows.items():
         preset = cfg.teacher if name == "teacher" else cfg.student
-        lines.append(f"| {name} ({preset}) | " + " | ".join(row[k] for k in ("mA", "Acc", "Prec", "Recall", "F1")) + " |")
+        lines.append(f"| {name} ({preset}) | " + " | ".join(f"{float(row[k]):.2f}" for k in ("mA", "Acc", "Prec", "Recall", "F1")) + " |")
     for title, path in (("Norse vs Lava fidelity", out / "compare" / "fidelity.txt"),
                         ("Energy", out / "energy" / "energy.txt")):
         if path.exists():
