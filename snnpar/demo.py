@@ -135,9 +135,8 @@ def write_summary(cfg: DemoConfig, timings: dict[str, float]) -> Path:
         preset = cfg.teacher if name == "teacher" else cfg.student
         lines.append(f"| {name} ({preset}) | " + " | ".join(f"{float(row[k]):.2f}" for k in ("mA", "Acc", "Prec", "Recall", "F1")) + " |")
     for title, path in (("Norse vs Lava fidelity", out / "compare" / "fidelity.txt"),
-                        ("Energy", out / "energy" / "energy.txt")):
-        if path.exists():
-            lines += ["", f"## {title}", "", "```", path.read_text().rstrip(), "```"]
+                        ("Energy", out / "logs" / "energy.txt")):
+        lines += ["", f"## {title}", "", "```", path.read_text().rstrip(), "```"]
     lines += ["", "## Wall time per stage (s)", "", "| stage | s |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in timings.items()]
     summary = out / "summary.md"
