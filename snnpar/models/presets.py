@@ -48,7 +48,7 @@ def vtb_b16(**overrides) -> VTB:
 @register_model("vtb-tiny", kind="teacher")
 def vtb_tiny(**overrides) -> VTB:
     """Trains on a CPU in a minute or two at 128x64: for tests and the demo."""
-    defaults = {"embed_dim": 64, "depth": 3, "num_heads": 4, "image_size": (128, 64),
+    defaults = {"embed_dim": 64, "depth": 3, "num_heads": 4, "image_size": (128, 64), "patch_embed": "conv",
                 "text_width": 32, "text_depth": 1, "text_heads": 2}
     return build_vtb(**{**defaults, **overrides})
 
@@ -68,4 +68,4 @@ def vit_8_768(**overrides) -> ViTBaseline:
 @register_model("vit-tiny", kind="baseline")
 def vit_tiny(**overrides) -> ViTBaseline:
     """The ViT counterpart of snnpar-tiny (width 32, one block, 128x64)."""
-    return _baseline(32, 1, 2, **{"image_size": (128, 64), **overrides})
+    return _baseline(32, 1, 2, **{"image_size": (128, 64), "patch_embed": "conv", **overrides})

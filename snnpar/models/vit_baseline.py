@@ -23,10 +23,12 @@ class ViTBaselineConfig:
     mlp_ratio: float = 4.0
     num_attributes: int = 26
     image_size: tuple[int, int] = (256, 128)
+    patch_embed: str = "linear"  # "conv": a convolutional stem (the tiny preset; see vit.ConvStem)
 
     def vit_config(self) -> ViTConfig:
         return ViTConfig(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
-                         mlp_ratio=self.mlp_ratio, image_size=tuple(self.image_size), class_token=False)
+                         mlp_ratio=self.mlp_ratio, image_size=tuple(self.image_size), class_token=False,
+                         patch_embed=self.patch_embed)
 
 
 class ViTBaseline(nn.Module):

@@ -38,6 +38,7 @@ class VTBConfig:
     mlp_ratio: float = 4.0
     num_attributes: int = 26
     image_size: tuple[int, int] = (256, 128)
+    patch_embed: str = "linear"  # "conv": a convolutional stem (the tiny preset; see vit.ConvStem)
     attribute_sentences: tuple[str, ...] | None = None  # one per attribute; generic ones when None
     text_encoder: str = LEARNED  # or the path of a local pretrained sentence-encoder folder
     text_width: int = 256  # of the learned text encoder (a pretrained one brings its own width)
@@ -59,7 +60,8 @@ class VTBConfig:
 
     def vit_config(self) -> ViTConfig:
         return ViTConfig(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
-                         mlp_ratio=self.mlp_ratio, image_size=tuple(self.image_size), class_token=True)
+                         mlp_ratio=self.mlp_ratio, image_size=tuple(self.image_size), class_token=True,
+                         patch_embed=self.patch_embed)
 
 
 class PerAttributeLinear(nn.Module):

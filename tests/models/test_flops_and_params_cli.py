@@ -17,7 +17,7 @@ def test_flops_are_twice_the_multiply_accumulates():
 
 
 def test_vit_flops_match_formula():
-    model = create_model("vit-tiny", num_attributes=26)
+    model = create_model("vit-tiny", num_attributes=26, patch_embed="linear")
     n, d, a = 32, 32, 26
     block = 2 * (n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * 4 * d)  # qkv, QK^T and AV, proj, MLP
     assert count_flops(model) == 2 * n * d * 3 * 16 * 16 + block + 2 * d * a

@@ -110,7 +110,7 @@ def test_vit_b16_encoder_has_timms_parameter_count():
 @pytest.mark.parametrize("name, d, depth", [("vit-8-768", 768, 8), ("vit-tiny", 32, 1)])
 def test_vit_baseline_parameter_count_matches_formula(name, d, depth):
     with torch.device("meta"):
-        model = create_model(name)
+        model = create_model(name, patch_embed="linear")  # the formula is the linear-patch ViT's
     tokens = 128 if d == 768 else 32
     assert count_parameters(model) == vit_parameters(d, depth, tokens, class_token=False) + d * 26 + 26
 
@@ -123,3 +123,12 @@ def test_vtb_b16_parameter_count_matches_formula():
     fusion_inputs = (text_width := model.text.output_dim) * 768 + 768 + 768 + 768  # word_embed + 2 type embeds
     assert text_width == 256
     assert count_parameters(model) == vit_parameters(768, 12, 128, class_token=True) + text + fusion_inputs + heads
+
+
+def test_conv_stem_keeps_the_patch_grid_so_teacher_and_student_have_equal_token_counts():
+    teacher = create_model("vtb-tiny")  # patch_embed="conv"
+    student = create_model("snnpar-tiny")
+    out = teacher(torch.randn(2, 3, *teacher.config.image_size))
+    assert out.visual_tokens.shape[1] == student.config.num_tokens == (128 // 16) * (64 // 16)
+    with pytest.raises(ValueError, match="patch_embed"):
+        create_model("vit-tiny", patch_embed="pixels")

@@ -24,7 +24,7 @@ def test_imagenet_style_weights_load_into_teacher_with_resized_positions(tmp_pat
     path = tmp_path / "vit.pth"
     torch.save({"model": {f"module.{k}": v for k, v in state.items()}}, path)
 
-    model = create_model("vtb-tiny", num_attributes=3)
+    model = create_model("vtb-tiny", num_attributes=3, patch_embed="linear")
     report = load_vit_weights(model, path)
 
     vit = model.visual
@@ -43,7 +43,7 @@ def test_weights_into_pooled_baseline_drop_the_class_token(tmp_path):
     state = imagenet_style_state(32, 1, 2)  # vit-tiny's ViT
     path = tmp_path / "vit.pth"
     torch.save(state, path)
-    model = create_model("vit-tiny")
+    model = create_model("vit-tiny", patch_embed="linear")
     report = load_vit_weights(model, path)
     assert report.dropped == ("head.bias", "head.weight", "cls_token")
     assert model.vit.pos_embed.shape == (1, 32, 32)
@@ -55,7 +55,7 @@ def test_checkpoint_with_a_wrong_key_fails_naming_the_key(tmp_path):
     state["blocks.0.attn.qkv_renamed.weight"] = state.pop("blocks.0.attn.qkv.weight")
     path = tmp_path / "vit.pth"
     torch.save(state, path)
-    model = create_model("vit-tiny")
+    model = create_model("vit-tiny", patch_embed="linear")
     before = model.vit.blocks[0].mlp.fc1.weight.clone()
     with pytest.raises(ValueError) as err:
         load_vit_weights(model, path)
@@ -71,11 +71,11 @@ def test_checkpoint_of_another_width_fails_naming_the_shapes(tmp_path):
     state["norm.weight"] = torch.ones(48)
     torch.save(state, tmp_path / "vit.pth")
     with pytest.raises(ValueError, match=r"norm.weight: file \[48\] vs model \[32\]"):
-        load_vit_weights(create_model("vit-tiny"), tmp_path / "vit.pth")
+        load_vit_weights(create_model("vit-tiny", patch_embed="linear"), tmp_path / "vit.pth")
 
 
 def test_missing_or_non_checkpoint_file_is_a_clear_error(tmp_path):
-    model = create_model("vit-tiny")
+    model = create_model("vit-tiny", patch_embed="linear")
     with pytest.raises(FileNotFoundError, match="nope.pth"):
         load_vit_weights(model, tmp_path / "nope.pth")
     (tmp_path / "text.pth").write_text("not a checkpoint")
