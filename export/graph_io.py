@@ -12,8 +12,6 @@ SpikingSelfAttention ...: use export.read_graph'`` instead of a bare AssertionEr
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from nir.serialization import hdf2dict
 
 from export.attention import EXTENSION_NAME, EXTENSION_VERSION, SpikingSelfAttention
 from export.lowering import normalize_metadata
+from snnpar.atomic_file import atomic_output
 
 # Extension node types by stored name. The marker's name starts with an upper-case letter so that it
 # sorts before every lower-case field: h5py lists a group's members by name, and Python reports the
@@ -43,17 +42,9 @@ def write_graph(graph: nir.NIRGraph, path: str | Path, compression: str | None =
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"write_graph expects a nir.NIRGraph, got {type(graph).__name__}")
     stored = _storage_dict(graph)  # before touching the disk: bad metadata or nodes fail here
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
-            _write_group(f.create_group("node"), stored, compression)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
+        f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
+        _write_group(f.create_group("node"), stored, compression)
     return path
 
 

@@ -57,15 +57,14 @@ def _load_images(args, shape, meta):
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import os
     import sys
-    import tempfile
     from pathlib import Path
 
     import numpy as np
 
     from hw_sim.simulation import load_graph
     from hw_sim.simulation import run as simulate
+    from snnpar.atomic_file import atomic_output
 
     try:
         graph = load_graph(args.model)
@@ -93,12 +92,6 @@ def run(args: argparse.Namespace) -> int:
                                   "predictions": result.predictions.astype(int).tolist(), "depth": result.depth,
                                   "timings": result.timings, "num_processes": result.num_processes}, indent=1)
                                   .encode()))):
-            fd, tmp = tempfile.mkstemp(dir=out, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    writer(f)
-                os.replace(tmp, out / fname)
-            except BaseException:
-                os.unlink(tmp)
-                raise
+            with atomic_output(out / fname) as tmp, tmp.open("wb") as f:
+                writer(f)
     return 0

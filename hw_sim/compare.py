@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from snnpar.atomic_file import atomic_output
 
 
 def _np(x) -> np.ndarray:
@@ -219,14 +219,6 @@ def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, mod
 
 def write_json(obj, path: str | Path) -> Path:
     """Atomic JSON write (temporary file in the same folder, then os.replace)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, default=float)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_output(path) as tmp, tmp.open("w") as f:
+        json.dump(obj, f, indent=2, default=float)
+    return Path(path)

@@ -7,14 +7,14 @@ writes it atomically. Nothing here runs a model or counts anything.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from snnpar.atomic_file import atomic_output
 
 
 def _np(x) -> np.ndarray:
@@ -31,17 +31,9 @@ def _figure(width: float, height: float) -> Figure:
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 110) -> Path:
     """Write `fig` to `path` (format from the suffix) via a temporary file in the same folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=path.suffix)
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=Path(path).suffix) as tmp:
         fig.savefig(tmp, dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def _as_rgb(image) -> np.ndarray:

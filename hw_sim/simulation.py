@@ -167,11 +167,29 @@ RECORD_CHUNK_BYTES = 256 * 2**20  # the recorder's pipe: steps run between two r
 CHANNEL_SIZE = 2
 
 
+def import_lava_runtime() -> None:
+    """Import Lava's runtime, which calls multiprocessing.set_start_method('fork') once per process.
+
+    That call fails if this process already fixed its start method (e.g. a torch DataLoader with workers
+    ran first), with Lava's bare "context has already been set". Say what happened and what to do instead.
+    """
+    try:
+        import lava.magma.runtime.message_infrastructure.multiprocessing  # noqa: F401
+    except RuntimeError as err:
+        if "context has already been set" not in str(err):
+            raise
+        raise RuntimeError(
+            "Lava 0.10 must set the multiprocessing start method to 'fork' when it is first imported, but this "
+            "process had already fixed it (for example a DataLoader with workers ran first). Import hw_sim.simulation "
+            "(or lava) before that, or run the simulation in its own process (`snnpar simulate`).") from err
+
+
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
         quantization: QuantizationConfig | Quantization = QuantizationConfig(), record: list[str] | None = None,
         probe_voltage: tuple[str, ...] = (), conv_model: str = "vectorised", progress: bool = True,
         hardware: bool = False) -> SimulationResult:
     """Simulate a NIR graph in Lava for each image; see the module docstring."""
+    import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
     from tqdm import tqdm
 

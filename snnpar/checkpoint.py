@@ -15,8 +15,6 @@ Training state for --resume (optimizer, scheduler, RNG) is kept by the trainer, 
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnpar.atomic_file import atomic_output
 from snnpar.models.registry import create_model
 
 FORMAT = "snnpar-checkpoint-v1"
@@ -42,17 +41,9 @@ class ModelCard:
 
 def atomic_torch_save(obj: Any, path: str | Path) -> Path:
     """torch.save to a temporary file in the same folder, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, card: ModelCard) -> Path:

@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from snnpar.atomic_file import atomic_output
 from snnpar.evaluate import (
     autocast_context,
     check_attribute_names,
@@ -658,9 +659,8 @@ class Trainer:
 
 
 def _write_json(path: Path, values: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(values, indent=2, default=list) + "\n")
-    os.replace(tmp, path)
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(values, indent=2, default=list) + "\n")
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:
