@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # export/ and hw_s
 warnings.filterwarnings("ignore", category=FutureWarning)  # torch.jit.script deprecation, from Norse's import
 
 import torch  # noqa: E402
-from lava_cost import LavaUnavailable, simulate_once  # noqa: E402
+from lava_cost import simulate_once  # noqa: E402
 from timing import format_table, time_interleaved  # noqa: E402
 from workloads import calibrate_batchnorm, images  # noqa: E402
 
@@ -186,8 +186,6 @@ def main(argv: list[str] | None = None) -> int:
         try:
             sim = simulate_once(p.model(), images(1, p.image_size, seed=5), mode="float")
             return {"s": sim.run_s, "mib": sim.peak_mib, "setup": sim.setup_s}
-        except LavaUnavailable as error:
-            lava_note = f"not available yet: {error}"
         except Exception as error:  # noqa: BLE001  the table must still show the training sweep
             lava_note = f"FAILED at {p}: {type(error).__name__}: {error}"
         return {"s": float("nan"), "mib": float("nan")}

@@ -35,10 +35,14 @@ FLOAT_NEVER_SPIKES = 1e30
 
 @dataclass
 class LavaNetwork:
+    """The processes of one network. Presentations are pipelined: image b enters at Lava step b*T and a node
+    d steps deep works on it during steps [b*T + d, b*T + d + T), so a stream of B images takes B*T + depth
+    steps, not B*(T + depth); every group's state is zeroed at its own offset (LIFReset) each period."""
+
     net: Network
     mode: str
     quant: Quantization | None
-    steps_per_image: int
+    time_steps: int  # T: the period of the pipeline
     presentations: int = 1
     processes: dict = field(default_factory=dict)  # node name -> Lava process
     delay_lines: dict = field(default_factory=dict)  # source name -> DelayLine
@@ -46,6 +50,11 @@ class LavaNetwork:
     @property
     def num_processes(self) -> int:
         return len(self.processes) + len(self.delay_lines)
+
+    @property
+    def num_steps(self) -> int:
+        """Lava steps for all presentations: one period each, plus the depth for the last to reach the end."""
+        return self.time_steps * self.presentations + self.net.max_depth
 
     def out_port(self, name: str, delay: int = 0):
         if delay:
@@ -70,16 +79,16 @@ def reindex(port, src_shape: tuple[int, ...], dst_shape: tuple[int, ...]):
 def _build_input(node: Input, ln: LavaNetwork):
     from lava.proc.io.source import RingBuffer
 
-    return RingBuffer(data=np.zeros((*lava_shape(node.shape), ln.steps_per_image * ln.presentations)))
+    return RingBuffer(data=np.zeros((*lava_shape(node.shape), ln.num_steps)))
 
 
 def _build_neurons(node: Neurons, ln: LavaNetwork):
-    """Lava's LIFReset: u and v are zeroed at the group's first Lava step of every presentation (its depth),
-    so whatever reached it before (its bias, the previous image's tail) is forgotten, as if it started there."""
+    """Lava's LIFReset: u and v are zeroed at the group's first Lava step of every presentation (its depth
+    plus a multiple of T), so whatever reached it before (its bias, the previous image) is forgotten."""
     from lava.proc.lif.process import LIFReset
 
     shape = lava_shape(node.shape)
-    period = ln.steps_per_image
+    period = ln.time_steps
     reset = dict(reset_interval=period, reset_offset=(node.depth + 1) % period)  # time_step counts from 1
     if ln.mode == "fixed":
         f = ln.quant.neurons[node.name]
@@ -140,8 +149,8 @@ def _in_ports(node, proc) -> list:
 
 def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = None,
           quant: Quantization | None = None, dt: float | None = None, presentations: int = 1) -> LavaNetwork:
-    """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation (plus the
-    network's depth), `presentations` inputs (images) back to back in the source."""
+    """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation,
+    `presentations` inputs (images) back to back in the source, pipelined (see `LavaNetwork`)."""
     from hw_sim.processes.delay import make_delay_line
 
     if mode not in ("float", "fixed"):
@@ -153,7 +162,7 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
         raise ValueError("number of time steps unknown: the graph has no metadata 'time_steps'; pass T=")
     if mode == "fixed" and quant is None:
         raise ValueError("fixed mode needs a Quantization (hw_sim.quantize.quantize(network))")
-    ln = LavaNetwork(net, mode, quant, int(T) + net.max_depth, int(presentations))
+    ln = LavaNetwork(net, mode, quant, int(T), int(presentations))
     for name, node in net.nodes.items():
         ln.processes[name] = PROCESS_BUILDERS[type(node)](node, ln)
     for src, delays in taps.items():

@@ -1,11 +1,12 @@
 """Run a NIR graph in Lava (Loihi2SimCfg, floating_pt or fixed_pt) and read spikes back per node.
 
 `run(graph_or_path, images, mode, T)` builds the processes (`hw_sim.build`) with all images back to back
-in the source, T + depth steps each (neuron groups zero their state at their depth in every presentation,
-so the host never touches the network between steps). A `Recorder` process hands every neuron group's
-spikes and the readout's synapse outputs to the host as one vector per step (a pipe, as `Extractor`
-does), read after each run of as many steps as the pipe holds; only each node's window of T steps after its depth
-is kept, so `spikes[node][t]` is NIR step t. The Lava runtime is always stopped, also on error or Ctrl-C.
+in the source, T steps each, pipelined: while a deep layer still works on image b, the first layers already
+see image b+1 (each neuron group zeroes its state at its depth in every period, so the host never touches
+the network between steps), and B images take B*T + depth steps. A `Recorder` process hands every neuron
+group's spikes and the readout's synapse outputs to the host as one vector per step (a pipe, as `Extractor`
+does), read after each run of as many steps as the pipe holds; step s of a node d deep belongs to image
+(s - d) // T, so `spikes[node][t]` is NIR step t. The Lava runtime is always stopped, also on error or Ctrl-C.
 Loihi 2 hardware (`Loihi2HwCfg`) needs Intel's lava-loihi and is refused without it.
 """
 
@@ -33,7 +34,8 @@ class SimulationResult:
     mode: str
     num_processes: int
     peak_memory_mb: float
-    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # probed nodes, [B, L, *shape], Lava steps
+    steps: int = 0  # Lava steps simulated: B*T + depth
+    voltages: dict[str, np.ndarray] = field(default_factory=dict)  # probed nodes, [B, T + depth, *shape]: image b's Lava steps
     quantization: Quantization | None = None
 
 
@@ -135,6 +137,13 @@ def encode(net: Network, images: np.ndarray, T: int, steps: int, quant: Quantiza
     return data
 
 
+def stream(data: np.ndarray, tail: int) -> np.ndarray:
+    """Per-image RingBuffer data [B, *shape, T] -> one input stream [*shape, B*T + tail]: the images back to
+    back, one period each, then `tail` silent steps while the last image passes through the network."""
+    frames = np.concatenate(list(data), axis=-1)
+    return np.concatenate([frames, np.zeros((*frames.shape[:-1], tail), frames.dtype)], axis=-1)
+
+
 def _process_tree_rss_mb() -> float:
     """Proportional set size of this process and all its descendants (Lava runs one OS process per Lava process)."""
     me = os.getpid()
@@ -217,47 +226,45 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
     ln = build(net, mode, T, quant, presentations=len(images))
-    P, B = ln.steps_per_image, len(images)
-    data = encode(net, images, T, P, quant)
+    B, steps = len(images), ln.num_steps
     source = ln.processes[net.input.name]
-    source.data.init = np.concatenate(list(data), axis=-1)  # the presentations back to back
+    source.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
     neurons = [n.name for n in net.of_type(Neurons) if record is None or n.name in record]
     graded = [e.source for e in net.readout.inputs if e.source not in neurons]
     signals = neurons + graded
     shapes = [lava_shape(_out_shape(net.nodes[n])) for n in signals]
     step_bytes = 8 * sum(int(np.prod(s)) for s in shapes)
-    chunk = max(1, min(P * B, RECORD_CHUNK_BYTES // step_bytes))
+    chunk = max(1, min(steps, RECORD_CHUNK_BYTES // step_bytes))
     recorder = make_recorder(shapes, buffer_size=chunk, name="recorder")
     for i, name in enumerate(signals):
         ln.out_port(name).connect(getattr(recorder, f"in_{i}"))
     tag = "floating_pt" if mode == "float" else "fixed_pt"
-    monitors = {name: _voltage_monitor(ln.processes[name], B * P) for name in probe_voltage}
+    monitors = {name: _voltage_monitor(ln.processes[name], steps) for name in probe_voltage}
     processes = [*ln.processes.values(), *ln.delay_lines.values(), recorder, *monitors.values()]
     cfg = hardware_run_config(tag) if hardware else run_config(mode, processes, conv_model)
-    windows = {name: (net.nodes[name].depth, net.nodes[name].depth + T) for name in signals}
     rec = {name: np.zeros((B, T, *lava_shape(_out_shape(net.nodes[name]))), np.uint8 if name in neurons
                           else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
     num_processes = len(processes)
     peak = 0.0
-    bar = tqdm(total=B * P, desc=f"lava {mode}", unit="step", disable=not progress)
+    bar = tqdm(total=steps, desc=f"lava {mode}", unit="step", disable=not progress)
     try:
         t0 = time.perf_counter()
         source.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_SIZE})
         timings["compile_s"] = time.perf_counter() - t0
-        for first in range(0, B * P, chunk):
-            n = min(chunk, B * P - first)
+        for first in range(0, steps, chunk):
+            n = min(chunk, steps - first)
             source.run(condition=RunSteps(num_steps=n))
             for step in range(first, first + n):
-                b, local = divmod(step, P)
                 for name, value in zip(signals, recorder.receive()):
-                    lo, hi = windows[name]
-                    if lo <= local < hi:
-                        rec[name][b, local - lo] = value
+                    b, t = divmod(step - net.nodes[name].depth, T)
+                    if 0 <= b < B:
+                        rec[name][b, t] = value
             bar.update(n)
         peak = _process_tree_rss_mb()  # everything is allocated by now
-        volts = {name: mon.get_data()[name]["v"].reshape(B, P, *lava_shape(net.nodes[name].shape))
-                 for name, mon in monitors.items()}
+        window = T + net.max_depth  # image b's steps, from its first input to its last output
+        volts = {name: np.stack([mon.get_data()[name]["v"][b * T:b * T + window] for b in range(B)]).reshape(
+            B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
     finally:
         bar.close()
         if source.runtime is not None:
@@ -269,7 +276,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     logits = _readout(net, quant, spikes, graded_out, T)
     return SimulationResult(
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
-        timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak,
+        timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
         voltages={n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}, quantization=quant)
 
 

@@ -80,15 +80,15 @@ def test_scaling_quick_writes_a_png_and_grows_with_image_size(tmp_path):
     assert saved[("32x16", "4", "1")] > saved[("32x16", "2", "1")]
 
 
-def test_lava_cost_quick_runs_or_says_what_is_missing():
+def test_lava_cost_quick_times_one_image_and_a_pipelined_stream():
     out = run_script("lava_cost.py", "--quick")
-    if "not available yet" in out:
-        assert "export" in out or "hw_sim" in out
-        return
-    (row,) = table_rows(out, "setting")
-    assert row[1] == "float" and number(row[3]) > 0 and int(row[6]) > 2  # T = 2 plus the pipeline depth
-    assert int(row[11]) >= 2  # Lava processes
-    assert row[13] == "True"  # float Lava predicts the same attributes as Norse
+    alone, stream = table_rows(out, "setting")
+    assert [row[1] for row in (alone, stream)] == ["float", "float"] and (alone[2], stream[2]) == ("1", "3")
+    depth = int(alone[6]) - 2  # T = 2
+    assert depth > 2 and int(stream[6]) == 3 * 2 + depth  # images overlap in the pipeline
+    assert number(alone[3]) > 0 and number(stream[8]) > 0
+    assert int(alone[12]) >= 2  # Lava processes
+    assert alone[13] == stream[13] == "True"  # float Lava predicts the same attributes as Norse
 
 
 def test_run_all_lists_the_four_benchmarks_and_they_exist():
