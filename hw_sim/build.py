@@ -6,7 +6,10 @@ each node into one Lava process: Input -> RingBuffer (graded source, all present
 Synapse -> Dense or Conv, Neurons -> LIFReset (du = 1, state zeroed at the group's depth in every
 presentation, so no host intervention between steps or images), Attention -> SpikingSelfAttention; a
 DelayLine per signal that some consumer needs later. Flatten edges become Lava virtual ports
-(transpose/reshape), fan-in several connections into one port. It builds; it does not run (see `hw_sim.run`).
+(transpose/reshape), fan-in several connections into one port. Then, unless `fuse=False`, each chain of
+layers with no branch in between (`hw_sim.fusion`) moves into one `FusedChain` process that runs the
+members' own ProcessModels (the Lava runtime's cost is per process and step). It builds; it does not run
+(see `hw_sim.run`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import nir
 import numpy as np
 
 from hw_sim.delays import align_branch_delays
+from hw_sim.fusion import fusable_chains
 from hw_sim.lowering import (
     Attention,
     Input,
@@ -44,23 +48,63 @@ class LavaNetwork:
     quant: Quantization | None
     time_steps: int  # T: the period of the pipeline
     presentations: int = 1
-    processes: dict = field(default_factory=dict)  # node name -> Lava process
+    processes: dict = field(default_factory=dict)  # node name -> the Lava process that runs it (a FusedChain runs several)
     delay_lines: dict = field(default_factory=dict)  # source name -> DelayLine
 
     @property
+    def all_processes(self) -> list:
+        return list({id(p): p for p in [*self.processes.values(), *self.delay_lines.values()]}.values())
+
+    @property
     def num_processes(self) -> int:
-        return len(self.processes) + len(self.delay_lines)
+        return len(self.all_processes)
 
     @property
     def num_steps(self) -> int:
         """Lava steps for all presentations: one period each, plus the depth for the last to reach the end."""
         return self.time_steps * self.presentations + self.net.max_depth
 
+    def chain_of(self, name: str) -> list[str] | None:
+        """The nodes of the fused chain that runs `name`, in signal order (None if it has its own process)."""
+        return getattr(self.processes[name], "chain_names", None)
+
     def out_port(self, name: str, delay: int = 0):
         if delay:
             return self.delay_lines[name].tap(delay)
-        proc = self.processes[name]
+        proc, chain = self.processes[name], self.chain_of(name)
+        if chain:
+            if name != chain[-1]:
+                raise ValueError(f"{name!r} runs inside the fused chain {proc.name!r}; only its last node has an "
+                                 "out port (record the chain's probe, or build with fuse=False)")
+            return proc.out_port
         return proc.a_out if hasattr(proc, "a_out") else proc.s_out
+
+    def in_ports(self, name: str) -> list:
+        """One in port per input edge of the node (the same port repeated where inputs add up)."""
+        node, proc, chain = self.net.nodes[name], self.processes[name], self.chain_of(name)
+        if chain:
+            return [proc.in_port] * len(node.inputs) if name == chain[0] else []
+        if isinstance(node, Attention):
+            ports = {"query": proc.q_in, "key": proc.k_in, "value": proc.v_in}
+            return [ports[role] for role in node.operands]
+        return [proc.a_in if isinstance(node, Neurons) else proc.s_in] * len(node.inputs)
+
+    def signal_ports(self, names: list[str]) -> list[tuple[object, list[tuple[str | None, tuple[int, ...]]]]]:
+        """Out ports that carry the signals `names` (spikes of neuron groups, outputs of synapses), each with
+        the (name, Lava shape) of what it carries in order; a fused chain's probe carries the spikes of all
+        its groups, None naming the ones not asked for."""
+        ports, probed = [], set()
+        for name in names:
+            proc, chain = self.processes[name], self.chain_of(name)
+            if chain and isinstance(self.net.nodes[name], Neurons):
+                if proc.name not in probed:
+                    probed.add(proc.name)
+                    groups = [n for n in chain if isinstance(self.net.nodes[n], Neurons)]
+                    ports.append((proc.probe, [(n if n in names else None, lava_shape(self.net.nodes[n].shape))
+                                               for n in groups]))
+                continue
+            ports.append((self.out_port(name), [(name, lava_shape(_signal_shape(self.net.nodes[name])))]))
+        return ports
 
 
 def reindex(port, src_shape: tuple[int, ...], dst_shape: tuple[int, ...]):
@@ -140,17 +184,64 @@ def _to_lava(x: np.ndarray, shape) -> np.ndarray:
     return to_lava(np.broadcast_to(x, shape), shape)
 
 
-def _in_ports(node, proc) -> list:
-    if isinstance(node, Attention):
-        ports = {"query": proc.q_in, "key": proc.k_in, "value": proc.v_in}
-        return [ports[role] for role in node.operands]
-    return [proc.a_in if isinstance(node, Neurons) else proc.s_in] * len(node.inputs)
+def process_models(conv_model: str = "vectorised") -> dict[type, dict[str, type]]:
+    """Process class -> {precision tag: ProcessModel class} for every process `build` makes (bar the
+    generated DelayLine and Recorder classes, which carry their own)."""
+    from lava.proc.conv.process import Conv
+    from lava.proc.dense.models import PyDenseModelBitAcc, PyDenseModelFloat
+    from lava.proc.dense.process import Dense
+    from lava.proc.io.source import PySendModelFixed, PySendModelFloat, RingBuffer
+    from lava.proc.lif.models import PyLifResetModelBitAcc, PyLifResetModelFloat
+    from lava.proc.lif.process import LIFReset
+    from lava.proc.monitor.models import PyMonitorModel
+    from lava.proc.monitor.process import Monitor
+
+    from hw_sim.processes import chain, ssa
+    from hw_sim.processes import conv as fast_conv
+
+    if conv_model == "vectorised":
+        conv = {"floating_pt": fast_conv.PyConvModelVectorisedFloat, "fixed_pt": fast_conv.PyConvModelVectorisedFixed}
+    elif conv_model == "lava":
+        from lava.proc.conv.models import PyConvModelFixed, PyConvModelFloat
+        conv = {"floating_pt": PyConvModelFloat, "fixed_pt": PyConvModelFixed}
+    else:
+        raise ValueError(f"conv_model must be 'vectorised' or 'lava', not {conv_model!r}")
+    return {
+        RingBuffer: {"floating_pt": PySendModelFloat, "fixed_pt": PySendModelFixed},
+        Dense: {"floating_pt": PyDenseModelFloat, "fixed_pt": PyDenseModelBitAcc},
+        Conv: conv,
+        LIFReset: {"floating_pt": PyLifResetModelFloat, "fixed_pt": PyLifResetModelBitAcc},
+        ssa.SpikingSelfAttention: {"floating_pt": ssa.PySSAModelFloat, "fixed_pt": ssa.PySSAModelFixed},
+        chain.FusedChain: {"floating_pt": chain.PyFusedChainModelFloat, "fixed_pt": chain.PyFusedChainModelFixed},
+        Monitor: {"floating_pt": PyMonitorModel, "fixed_pt": PyMonitorModel},
+    }
+
+
+def precision_tag(mode: str) -> str:
+    return "floating_pt" if mode == "float" else "fixed_pt"
+
+
+def _fuse(ln: LavaNetwork, chains: list[list[str]], conv_model: str) -> None:
+    """Replace the processes of each chain by one FusedChain that runs them (see hw_sim.processes.chain)."""
+    from hw_sim.processes.chain import FusedChain
+
+    models = process_models(conv_model)
+    tag = precision_tag(ln.mode)
+    for names in chains:
+        members = [(ln.processes[n], models[type(ln.processes[n])][tag]) for n in names]
+        chain = FusedChain(members=members, spiking=[isinstance(ln.net.nodes[n], Neurons) for n in names],
+                           name=f"{names[0]} .. {names[-1]}")
+        chain.chain_names = list(names)
+        for n in names:
+            ln.processes[n] = chain
 
 
 def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = None,
-          quant: Quantization | None = None, dt: float | None = None, presentations: int = 1) -> LavaNetwork:
+          quant: Quantization | None = None, dt: float | None = None, presentations: int = 1,
+          fuse: bool = True, separate: frozenset[str] = frozenset(), conv_model: str = "vectorised") -> LavaNetwork:
     """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation,
-    `presentations` inputs (images) back to back in the source, pipelined (see `LavaNetwork`)."""
+    `presentations` inputs (images) back to back in the source, pipelined (see `LavaNetwork`). With `fuse`,
+    chains of layers share one process (`hw_sim.fusion`), except the nodes in `separate`."""
     from hw_sim.processes.delay import make_delay_line
 
     if mode not in ("float", "fixed"):
@@ -165,6 +256,8 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
     ln = LavaNetwork(net, mode, quant, int(T), int(presentations))
     for name, node in net.nodes.items():
         ln.processes[name] = PROCESS_BUILDERS[type(node)](node, ln)
+    if fuse:
+        _fuse(ln, fusable_chains(net, frozenset(separate)), conv_model)
     for src, delays in taps.items():
         shape = _signal_shape(net.nodes[src])
         ln.delay_lines[src] = make_delay_line(lava_shape(shape), delays, name=f"{src}.delay")
@@ -172,7 +265,7 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
     for name, node in net.nodes.items():
         if isinstance(node, Input):
             continue
-        for edge, port in zip(node.inputs, _in_ports(node, ln.processes[name])):
+        for edge, port in zip(node.inputs, ln.in_ports(name)):
             reindex(ln.out_port(edge.source, edge.delay), edge.src_shape, edge.dst_shape).connect(port)
     return ln
 

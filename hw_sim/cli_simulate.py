@@ -28,6 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="Lava floating_pt or Loihi 2 fixed_pt models (default: float)")
     parser.add_argument("--T", type=int, default=None, help="time steps (default: the graph's metadata)")
     parser.add_argument("--out", help="folder for spikes.npz and summary.json")
+    parser.add_argument("--no-fuse", action="store_true", help="one Lava process per layer instead of one per "
+                        "chain of layers (same results, slower; for inspecting single processes)")
 
 
 def _load_images(args, shape, meta):
@@ -72,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         shape = next(tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values()
                      if type(n).__name__ == "Input")
         images, names = _load_images(args, shape, meta)
-        result = simulate(graph, images, mode=args.mode, T=args.T)
+        result = simulate(graph, images, mode=args.mode, T=args.T, fuse=not args.no_fuse)
     except (FileNotFoundError, ValueError) as err:  # bad paths, unsupported graphs: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2

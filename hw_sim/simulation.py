@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw_sim.build import build
+from hw_sim.build import build, precision_tag, process_models
 from hw_sim.lowering import Network, Neurons, Synapse, from_lava, lava_shape, lower, to_lava
 from hw_sim.quantize import Quantization, QuantizationConfig, quantize
 
@@ -65,37 +65,6 @@ def hardware_run_config(select_tag: str):
     return Loihi2HwCfg(select_tag=select_tag)
 
 
-def _model_table(conv_model: str) -> dict[type, dict[str, type]]:
-    """Process class -> {precision tag: ProcessModel class} for every process `hw_sim` builds."""
-    from lava.proc.conv.process import Conv
-    from lava.proc.dense.models import PyDenseModelBitAcc, PyDenseModelFloat
-    from lava.proc.dense.process import Dense
-    from lava.proc.io.source import PySendModelFixed, PySendModelFloat, RingBuffer
-    from lava.proc.lif.models import PyLifResetModelBitAcc, PyLifResetModelFloat
-    from lava.proc.lif.process import LIFReset
-    from lava.proc.monitor.models import PyMonitorModel
-    from lava.proc.monitor.process import Monitor
-
-    from hw_sim.processes import conv as fast_conv
-    from hw_sim.processes import ssa
-
-    if conv_model == "vectorised":
-        conv = {"floating_pt": fast_conv.PyConvModelVectorisedFloat, "fixed_pt": fast_conv.PyConvModelVectorisedFixed}
-    elif conv_model == "lava":
-        from lava.proc.conv.models import PyConvModelFixed, PyConvModelFloat
-        conv = {"floating_pt": PyConvModelFloat, "fixed_pt": PyConvModelFixed}
-    else:
-        raise ValueError(f"conv_model must be 'vectorised' or 'lava', not {conv_model!r}")
-    return {
-        RingBuffer: {"floating_pt": PySendModelFloat, "fixed_pt": PySendModelFixed},
-        Dense: {"floating_pt": PyDenseModelFloat, "fixed_pt": PyDenseModelBitAcc},
-        Conv: conv,
-        LIFReset: {"floating_pt": PyLifResetModelFloat, "fixed_pt": PyLifResetModelBitAcc},
-        ssa.SpikingSelfAttention: {"floating_pt": ssa.PySSAModelFloat, "fixed_pt": ssa.PySSAModelFixed},
-        Monitor: {"floating_pt": PyMonitorModel, "fixed_pt": PyMonitorModel},
-    }
-
-
 def run_config(mode: str, processes: list, conv_model: str = "vectorised"):
     """Loihi2SimCfg with every process mapped to its ProcessModel by instance.
 
@@ -107,8 +76,8 @@ def run_config(mode: str, processes: list, conv_model: str = "vectorised"):
     from hw_sim.processes.delay import DELAY_LINES
     from hw_sim.processes.recorder import Recorder, recorder_classes
 
-    tag = "floating_pt" if mode == "float" else "fixed_pt"
-    table = _model_table(conv_model)
+    tag = precision_tag(mode)
+    table = process_models(conv_model)
     table.update({proc: models for proc, models in DELAY_LINES.values()})
     exceptions = {}
     for proc in processes:
@@ -196,8 +165,9 @@ def import_lava_runtime() -> None:
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
         quantization: QuantizationConfig | Quantization = QuantizationConfig(), record: list[str] | None = None,
         probe_voltage: tuple[str, ...] = (), conv_model: str = "vectorised", progress: bool = True,
-        hardware: bool = False) -> SimulationResult:
-    """Simulate a NIR graph in Lava for each image; see the module docstring."""
+        hardware: bool = False, fuse: bool = True) -> SimulationResult:
+    """Simulate a NIR graph in Lava for each image; see the module docstring. `fuse=False` gives every
+    layer its own Lava process (slower, same results)."""
     import_lava_runtime()
     from lava.magma.core.run_conditions import RunSteps
     from tqdm import tqdm
@@ -225,23 +195,26 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             binary = bool(np.all((images == 0) | (images == 1)))
             quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
-    ln = build(net, mode, T, quant, presentations=len(images))
+    ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
+               separate=frozenset(probe_voltage), conv_model=conv_model)
     B, steps = len(images), ln.num_steps
     source = ln.processes[net.input.name]
     source.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
     neurons = [n.name for n in net.of_type(Neurons) if record is None or n.name in record]
     graded = [e.source for e in net.readout.inputs if e.source not in neurons]
     signals = neurons + graded
-    shapes = [lava_shape(_out_shape(net.nodes[n])) for n in signals]
+    carriers = ln.signal_ports(signals)  # (port, [(signal or None, Lava shape), ...])
+    shapes = [tuple(port.shape) for port, _ in carriers]
     step_bytes = 8 * sum(int(np.prod(s)) for s in shapes)
     chunk = max(1, min(steps, RECORD_CHUNK_BYTES // step_bytes))
     recorder = make_recorder(shapes, buffer_size=chunk, name="recorder")
-    for i, name in enumerate(signals):
-        ln.out_port(name).connect(getattr(recorder, f"in_{i}"))
-    tag = "floating_pt" if mode == "float" else "fixed_pt"
+    for i, (port, _) in enumerate(carriers):
+        port.connect(getattr(recorder, f"in_{i}"))
+    parts = [part for _, carried in carriers for part in carried]
+    bounds = np.cumsum([0, *(int(np.prod(shape)) for _, shape in parts)])
     monitors = {name: _voltage_monitor(ln.processes[name], steps) for name in probe_voltage}
-    processes = [*ln.processes.values(), *ln.delay_lines.values(), recorder, *monitors.values()]
-    cfg = hardware_run_config(tag) if hardware else run_config(mode, processes, conv_model)
+    processes = [*ln.all_processes, recorder, *monitors.values()]
+    cfg = hardware_run_config(precision_tag(mode)) if hardware else run_config(mode, processes, conv_model)
     rec = {name: np.zeros((B, T, *lava_shape(_out_shape(net.nodes[name]))), np.uint8 if name in neurons
                           else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
@@ -256,10 +229,11 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             n = min(chunk, steps - first)
             source.run(condition=RunSteps(num_steps=n))
             for step in range(first, first + n):
-                for name, value in zip(signals, recorder.receive()):
-                    b, t = divmod(step - net.nodes[name].depth, T)
+                flat = np.concatenate([v.reshape(-1) for v in recorder.receive()])
+                for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+                    b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
                     if 0 <= b < B:
-                        rec[name][b, t] = value
+                        rec[name][b, t] = flat[lo:hi].reshape(shape)
             bar.update(n)
         peak = _process_tree_rss_mb()  # everything is allocated by now
         window = T + net.max_depth  # image b's steps, from its first input to its last output
