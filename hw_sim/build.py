@@ -140,7 +140,7 @@ def _build_neurons(node: Neurons, ln: LavaNetwork):
                         bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
                         bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
     vth = node.threshold if node.spiking else FLOAT_NEVER_SPIKES
-    return LIFReset(shape=shape, du=1.0, dv=node.decay, vth=vth, bias_mant=_to_lava(node.bias, node.shape),
+    return LIFReset(shape=shape, du=node.current_decay, dv=node.decay, vth=vth, bias_mant=_to_lava(node.bias, node.shape),
                     name=node.name, **reset)
 
 

@@ -6,6 +6,10 @@ One small function per NIR node type (`NODE_LOWERINGS`) turns a node into what L
 - LIF/IF/LI/Threshold -> `Neurons` (Lava LIF with du = 1): LIF v <- v + a(v_leak - v + r I) with a = dt/tau
   becomes dv = a, input gain a*r (folded into the incoming weights), bias a*v_leak + gain * (synapse biases);
   IF (discrete, v <- v + r I): dv = 0, gain r; Threshold: dv = 1 (memoryless), gain 1; LI: non-spiking LIF;
+- CubaLIF/CubaLI -> `Neurons` with a synaptic current: NIR's i <- i + b(w_in x - i), v <- v + a(v_leak - v + r i)
+  with b = dt/tau_syn is Lava's u <- u(1 - du) + input, v <- v(1 - dv) + u + bias for u = a r i: du = b,
+  dv = a, gain a*r*b*w_in. A synapse bias would enter through the current, which Lava's v-bias cannot do,
+  so it is refused;
 - Flatten -> no node: a re-indexing of the edges through it;
 - the project's SpikingSelfAttention extension -> `Attention` (a custom Lava process).
 Synapse biases travel as offsets through later linear synapses into the neurons' biases or the readout.
@@ -78,6 +82,7 @@ class Neurons:
     threshold: float
     leak_bias: np.ndarray  # decay * v_leak, NIR shape
     spiking: bool = True
+    current_decay: float = 1.0  # Lava's du: 1 = the input acts for one step only (no synaptic current)
     inputs: list[Edge] = field(default_factory=list)
     bias: np.ndarray | None = None  # leak_bias + gain * incoming offsets (set by `lower`)
     depth: int = 0
@@ -287,6 +292,21 @@ def _lower_li(name, node, dt):
                    decay * np.asarray(node.v_leak, dtype=np.float64), spiking=False)
 
 
+def _lower_cuba(name, node, dt):
+    kind = type(node).__name__
+    if dt is None:
+        raise ValueError(f"node {name!r} is a {kind} but the graph has no metadata 'dt'; pass dt= (seconds/step)")
+    spiking = isinstance(node, nir.CubaLIF)
+    if spiking:
+        _reset_is_zero(name, node)
+    current = _uniform(name, "dt/tau_syn", dt / np.asarray(node.tau_syn, dtype=np.float64))
+    decay = _uniform(name, "dt/tau_mem", dt / np.asarray(node.tau_mem, dtype=np.float64))
+    gain = decay * _uniform(name, "r", node.r) * current * _uniform(name, "w_in", node.w_in)
+    threshold = _uniform(name, "v_threshold", node.v_threshold) if spiking else np.inf
+    return Neurons(name, kind, _shape(node, "output"), decay, gain, threshold,
+                   decay * np.asarray(node.v_leak, dtype=np.float64), spiking=spiking, current_decay=current)
+
+
 def _lower_threshold(name, node, dt):
     shape = _shape(node, "output")
     return Neurons(name, "Threshold", shape, 1.0, 1.0, _uniform(name, "threshold", node.threshold),
@@ -310,6 +330,8 @@ NODE_LOWERINGS = {
     nir.LIF: _lower_lif,
     nir.IF: _lower_if,
     nir.LI: _lower_li,
+    nir.CubaLIF: _lower_cuba,
+    nir.CubaLI: _lower_cuba,
     nir.Threshold: _lower_threshold,
 }
 
@@ -436,7 +458,12 @@ def _resolve_gains_and_offsets(net: Network) -> None:
             upstream = _incoming_offset(net, node.inputs, node.in_shape)
             node.offset = node.bias + (node.apply(upstream) if np.any(upstream) else 0.0)
         elif isinstance(node, Neurons):
-            node.bias = node.leak_bias + node.gain * _incoming_offset(net, node.inputs, node.shape)
+            offset = _incoming_offset(net, node.inputs, node.shape)
+            if node.current_decay < 1 and np.any(offset):
+                raise ValueError(f"node {node.name!r} ({node.nir_type}): the synapses feeding it have biases, which "
+                                 "would enter through its synaptic current; Lava's LIF adds bias to v only. Export "
+                                 "those layers without bias (or fold the bias into v_leak), or use LIF neurons")
+            node.bias = node.leak_bias + node.gain * offset
         elif isinstance(node, Readout):
             node.offset = _incoming_offset(net, node.inputs, node.shape)
             gains = {net.nodes[e.source].gain for e in node.inputs if isinstance(net.nodes[e.source], Synapse)}

@@ -1,7 +1,7 @@
 """Loihi 2 fixed point for a lowered network: scales chosen per layer, and the error they cost.
 
 Formats (lava-nc 0.10.0 fixed_pt models): synaptic input a is an integer, the LIF adds a << 6 to u; with
-du = 4095 (hidden +1) u = a << 6 each step; v <- v * (4096 - dv) >> 12 (sign-magnitude) + u + bias, 24-bit;
+du = 4095 (hidden +1) u = a << 6 each step (CubaLIF: u <- u * (4095 - du) >> 12 + a << 6); v <- v * (4096 - dv) >> 12 (sign-magnitude) + u + bias, 24-bit;
 spike v > vth << 6; bias = mantissa (13-bit signed) << exponent (0..7). Dense weights are 8-bit with a
 shared exponent (mixed signs lose the lowest bit: even values in [-256, 254]) and the accumulated sum is
 shifted by weight_exp; Lava's Conv ignores weight_exp, so conv weights are an 8-bit mantissa << e (e >= 0).
@@ -135,6 +135,8 @@ def quantize(net: Network, config: QuantizationConfig = QuantizationConfig(), in
             s = 1
         else:
             worst = max([bound[m.name] for m in members if isinstance(m, Synapse)] + [1e-12])
+            # a synaptic current (du < 1) sums inputs over about 1/du steps
+            worst /= min([m.current_decay for m in members if isinstance(m, Neurons)] + [1.0])
             thr = max([m.threshold for m in members if isinstance(m, Neurons) and m.spiking] + [1e-12])
             log2 = min(math.floor(math.log2(MAX_INPUT / worst)), math.floor(math.log2(MAX_VTH / thr)),
                        config.max_scale_log2)
@@ -206,7 +208,8 @@ def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> No
     mant = np.clip(np.round(bias_v / 2**exp), -4096, 4095).astype(np.int32)
     thr_err = abs(vth - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
     bias_err = float(np.abs(mant * 2**exp - bias_v).max(initial=0) / (s * 64))
-    q.neurons[node.name] = FixedNeurons(s, vth, dv, 4095, mant, exp)
+    du = 4095 if node.current_decay >= 1 else max(0, int(round(node.current_decay * 4096)) - 1)  # Lava adds 1
+    q.neurons[node.name] = FixedNeurons(s, vth, dv, du, mant, exp)
     q.report[node.name] = {"scale": s, "vth": vth, "threshold_rel_err": thr_err, "bias_abs_err": bias_err,
                            "decay_err": abs(dv / 4096 - node.decay) if node.decay < 1 else 0.0}
 

@@ -195,6 +195,10 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             binary = bool(np.all((images == 0) | (images == 1)))
             quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
+    # a non-spiking group (LI, CubaLI) read out by the Output node hands over its voltage, not spikes
+    voltage_readout = [e.source for e in net.readout.inputs
+                       if isinstance(net.nodes[e.source], Neurons) and not net.nodes[e.source].spiking]
+    probe_voltage = tuple(dict.fromkeys([*probe_voltage, *voltage_readout]))
     ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
                separate=frozenset(probe_voltage), conv_model=conv_model)
     B, steps = len(images), ln.num_steps
@@ -247,11 +251,12 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     timings["run_s"] = timings["total_s"] - timings["build_s"] - timings.get("compile_s", 0.0)
     spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
     graded_out = {name: from_lava(rec[name], _out_shape(net.nodes[name])) for name in graded}
-    logits = _readout(net, quant, spikes, graded_out, T)
+    voltages = {n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}
+    logits = _readout(net, quant, spikes, graded_out, voltages, T)
     return SimulationResult(
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
-        voltages={n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}, quantization=quant)
+        voltages=voltages, quantization=quant)
 
 
 def _voltage_monitor(proc, num_steps: int):
@@ -267,12 +272,16 @@ def _out_shape(node) -> tuple[int, ...]:
     return node.out_shape if isinstance(node, Synapse) else node.shape
 
 
-def _readout(net: Network, quant, spikes, graded, T: int) -> np.ndarray:
+def _readout(net: Network, quant, spikes, graded, voltages, T: int) -> np.ndarray:
     """Logits [B, *readout shape]: mean over T of the Output node's inputs, back in real units."""
     ro = net.readout
     total = 0.0
     for e in ro.inputs:
         node = net.nodes[e.source]
+        if isinstance(node, Neurons) and not node.spiking:  # v, in units of S * 64 in fixed point
+            v = voltages[e.source][:, node.depth:node.depth + T]
+            total = total + v.reshape(-1, T, *ro.shape) / (quant.neurons[e.source].scale * 64 if quant else 1.0)
+            continue
         if e.source in spikes:
             total = total + spikes[e.source].swapaxes(0, 1).reshape(-1, T, *ro.shape)
             continue

@@ -58,7 +58,6 @@ def test_fused_processes_give_what_one_process_per_layer_gives(graph, mode):
     for name, spikes in apart.spikes.items():
         np.testing.assert_array_equal(fused.spikes[name], spikes, err_msg=f"{mode} {name}")
     assert 0.02 < np.mean([s.mean() for s in apart.spikes.values()]) < 0.98
-    if mode == "fixed":
-        np.testing.assert_array_equal(fused.logits, apart.logits)
-    else:  # the head's in-port adds its three inputs in the order Lava lists their channels, which may differ
-        np.testing.assert_allclose(fused.logits, apart.logits, rtol=0, atol=1e-12)
+    # fixed point is exact; in float the head's in-port adds its three inputs in the order Lava lists the
+    # channels, which is not fixed from one build to the next (last-bit differences)
+    np.testing.assert_allclose(fused.logits, apart.logits, rtol=0, atol=0 if mode == "fixed" else 1e-12)

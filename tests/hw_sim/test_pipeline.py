@@ -36,6 +36,8 @@ def test_an_image_in_a_stream_gives_what_it_gives_alone(graph, mode):
         np.testing.assert_array_equal(stream.spikes[name][:, 1:2], spikes, err_msg=f"{mode} {name}")
         fired += int(spikes.sum())
     assert fired > 0
-    np.testing.assert_array_equal(stream.logits[1:2], alone.logits)
+    # fixed point is exact; in float a fan-in port adds its inputs in the order Lava lists the channels,
+    # which is not fixed from one build to the next (last-bit differences)
+    np.testing.assert_allclose(stream.logits[1:2], alone.logits, rtol=0, atol=0 if mode == "fixed" else 1e-12)
     # the neighbours differ from it, so equality above is not an accident of identical inputs
     assert any(not np.array_equal(stream.spikes[n][:, 0], stream.spikes[n][:, 1]) for n in stream.spikes)

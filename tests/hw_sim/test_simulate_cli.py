@@ -83,13 +83,12 @@ def test_unsupported_node_type_is_named(tmp_path, capsys):
     shape = (3, 2, 2)
     graph = nir.NIRGraph(
         nodes={"input": nir.Input(input_type=np.array(shape)),
-               "cuba": nir.CubaLI(tau_syn=np.full(shape, 2e-3), tau_mem=np.full(shape, 4e-3), r=np.ones(shape),
-                                  v_leak=np.zeros(shape), w_in=np.ones(shape)),
+               "late": nir.Delay(delay=np.full(shape, 2.0)),
                "output": nir.Output(output_type=np.array(shape))},
-        edges=[("input", "cuba"), ("cuba", "output")], metadata={"dt": 1e-3, "time_steps": 2})
-    nir.write(tmp_path / "cuba.nir", graph)
+        edges=[("input", "late"), ("late", "output")], metadata={"dt": 1e-3, "time_steps": 2})
+    nir.write(tmp_path / "late.nir", graph)
     img = tmp_path / "x.png"
     Image.fromarray(np.zeros((2, 2, 3), dtype=np.uint8)).save(img)
-    rc = main(["simulate", str(tmp_path / "cuba.nir"), "--images", str(img)])
+    rc = main(["simulate", str(tmp_path / "late.nir"), "--images", str(img)])
     err = capsys.readouterr().err
-    assert rc == 2 and "'cuba'" in err and "CubaLI" in err, err
+    assert rc == 2 and "'late'" in err and "Delay" in err, err
