@@ -252,7 +252,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
     graded_out = {name: from_lava(rec[name], _out_shape(net.nodes[name])) for name in graded}
     voltages = {n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}
-    logits = _readout(net, quant, spikes, graded_out, voltages, T)
+    logits = readout_logits(net, quant, spikes, graded_out, voltages, T)
     return SimulationResult(
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
@@ -272,8 +272,9 @@ def _out_shape(node) -> tuple[int, ...]:
     return node.out_shape if isinstance(node, Synapse) else node.shape
 
 
-def _readout(net: Network, quant, spikes, graded, voltages, T: int) -> np.ndarray:
-    """Logits [B, *readout shape]: mean over T of the Output node's inputs, back in real units."""
+def readout_logits(net: Network, quant, spikes, graded, voltages, T: int) -> np.ndarray:
+    """Logits [B, *readout shape]: mean over T of the Output node's inputs, back in real units. `spikes`
+    [T, B, ...] by group, `graded` synapse outputs and `voltages` (non-spiking groups) [B, steps, ...]."""
     ro = net.readout
     total = 0.0
     for e in ro.inputs:
