@@ -1,17 +1,21 @@
 """Student throughput with Norse neurons vs SpikingJelly's (the reference's), same weights, same input.
 
-For each preset: build the student twice (`neuron_backend="norse"` and `"spikingjelly"`), copy the Norse
-model's state_dict into the other (strict), check both fire the same spikes layer by layer, then time
+For each preset: build the student once per neuron backend (default: `"norse"`, the eager Norse loop;
+`"norse-compiled"`, the same Norse step with its T loop fused by torch.compile; `"spikingjelly"`), load the
+same calibrated state_dict into each (strict), check they fire the spikes of the first, layer by layer, then time
   - forward: eval mode, no grad, images/s;
   - training step: train mode, forward + BCE-with-logits loss + backward + Adam step, images/s;
-interleaved, best of n. The key figure is the Norse / SpikingJelly throughput ratio (>= 1: Norse is at
-least as fast). Weights are untrained with BatchNorm calibrated on random batches, so layers fire at
+interleaved, best of n. The key figures are the Norse / SpikingJelly throughput ratios (>= 1: Norse is at
+least as fast); "norse" vs "norse-compiled" in the same table is the before / after of compiling. A third
+table gives each backend's first call, which for "norse-compiled" includes compiling (once per T and grad
+mode; inductor also caches compiled kernels on disk, so a later run's first call is shorter). Weights are untrained with BatchNorm calibrated on random batches, so layers fire at
 realistic rates (see workloads.py). Needs SpikingJelly (the `bench` extra); without it the script says so.
 Spikes can differ where a membrane potential equals its threshold exactly: SpikingJelly fires at
 v >= v_th, Norse at v > v_th; the table names the first layer where that happened.
 
     .venv/bin/python benchmarks/neuron_throughput.py            # tiny (128x64, T=4) and 8-768 (256x128, T=8)
-    .venv/bin/python benchmarks/neuron_throughput.py --quick    # tiny at 64x32 only, for the smoke test
+    .venv/bin/python benchmarks/neuron_throughput.py --quick    # tiny at 64x32, norse vs spikingjelly (smoke test)
+    .venv/bin/python benchmarks/neuron_throughput.py --quick --backends norse norse-compiled spikingjelly
     .venv/bin/python benchmarks/neuron_throughput.py --device cuda --batch 16   # on a GPU
 """
 
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import copy
 import sys
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -68,6 +73,15 @@ def training_step(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: t
 
 
 REFERENCE = "spikingjelly"
+FULL_BACKENDS = ["norse", "norse-compiled", REFERENCE]
+QUICK_BACKENDS = ["norse", REFERENCE]  # no compile in the smoke test's default run
+
+
+def first_call_seconds(fn) -> float:
+    """Wall time of one call: for a compiled backend, the compile that the interleaved timing warms up past."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
 
 
 def measure(setting: Setting, batch: int, repeats: int, backends: list[str], device: torch.device) -> dict[str, object]:
@@ -79,8 +93,6 @@ def measure(setting: Setting, batch: int, repeats: int, backends: list[str], dev
         model.load_state_dict(base.state_dict(), strict=True)
         models[name] = model.to(device).eval()
     x = images(batch, setting.image_size, seed=7).to(device)
-    first = backends[0]
-    agreement = {n: spike_agreement(models[first], m, x) for n, m in models.items() if n != first}
 
     def synchronised(fn):
         def run() -> None:
@@ -97,15 +109,20 @@ def measure(setting: Setting, batch: int, repeats: int, backends: list[str], dev
 
         return synchronised(run)
 
+    first_fwd = {n: first_call_seconds(forward(m)) for n, m in models.items()}
+    first = backends[0]
+    agreement = {n: spike_agreement(models[first], m, x) for n, m in models.items() if n != first}
     fwd = time_interleaved({n: forward(m) for n, m in models.items()}, repeats=repeats)
     labels = (torch.rand(batch, base.config.num_attributes, generator=torch.Generator().manual_seed(3)) > 0.5).float()
     labels = labels.to(device)
     trained = {n: copy.deepcopy(m).train() for n, m in models.items()}
     steps = {n: synchronised(training_step(m, torch.optim.Adam(m.parameters(), lr=1e-4), x, labels))
              for n, m in trained.items()}
+    first_train = {n: first_call_seconds(step) for n, step in steps.items()}
     train = time_interleaved(steps, repeats=repeats)
     return {"agreement": agreement, "fwd": {n: batch / t.best for n, t in fwd.items()},
-            "train": {n: batch / t.best for n, t in train.items()}}
+            "train": {n: batch / t.best for n, t in train.items()},
+            "first": {"fwd": first_fwd, "train": first_train}}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,9 +135,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--presets", nargs="+", default=None, choices=[f.preset for f in FULL],
                         help="run only these presets (default: all; --quick: tiny at 64x32)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (SpikingJelly then uses CuPy if installed)")
-    parser.add_argument("--backends", nargs="+", default=["norse", REFERENCE],
+    parser.add_argument("--backends", nargs="+", default=None,
                         help="registered neuron backends to compare; spikes are checked against the first, "
-                             f"speed ratios are against {REFERENCE!r}")
+                             f"speed ratios are against {REFERENCE!r} (default: {' '.join(FULL_BACKENDS)}; "
+                             f"with --quick: {' '.join(QUICK_BACKENDS)})")
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
@@ -131,6 +149,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from snnpar.models.neurons import NEURON_BACKENDS
 
+    if args.backends is None:
+        args.backends = QUICK_BACKENDS if args.quick else FULL_BACKENDS
     unknown = [b for b in args.backends if b not in NEURON_BACKENDS]
     if unknown or REFERENCE not in args.backends:
         parser.error(f"--backends must name registered backends including {REFERENCE!r}; unknown: {unknown}; "
@@ -139,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     device = torch.device(args.device)
     repeats = args.repeats or (2 if args.quick else 3)
     others = [b for b in args.backends if b != REFERENCE]
-    rows, agree_rows = [], []
+    rows, agree_rows, first_rows = [], [], []
     settings = QUICK if args.quick else [f for f in FULL if args.presets is None or f.preset in args.presets]
     for setting in settings:
         r = measure(setting, args.batch, repeats, args.backends, device)
@@ -148,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             ips = r[kind]
             rows.append([name, "forward" if kind == "fwd" else "train step (fwd+bwd+Adam)",
                          *(ips[b] for b in args.backends), *(ips[b] / ips[REFERENCE] for b in others)])
+            first_rows.append([name, "forward" if kind == "fwd" else "train step",
+                               *(r["first"][kind][b] for b in args.backends)])
         for other, (agreement, differing, first, rate, dlogit) in r["agreement"].items():
             agree_rows.append([name, f"{args.backends[0]} vs {other}", f"{100 * agreement:.4f}%", differing, first,
                                rate, dlogit])
@@ -163,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
          "max |logit diff|"], agree_rows,
         title="Same weights, same image: spikes of all layers (eval mode). SpikingJelly fires at v >= v_th, Norse "
               "at v > v_th: SSA's attn_lif input is a multiple of 0.125, so v can equal its v_th = 0.5 exactly",
+    ))
+    print(format_table(
+        ["setting", "measure", *(f"{b} first call s" for b in args.backends)], first_rows,
+        title="First call of each backend, before the timed runs (seconds; norse-compiled: includes torch.compile "
+              "of that T and grad mode, or loading it from inductor's on-disk cache)",
     ))
     return 0
 

@@ -35,6 +35,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
     g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the preset's)")
     g.add_argument("--time-steps", type=int, help="student time steps T (default: the preset's)")
     g.add_argument("--attention", choices=["ssa", "sdsa"], help="student attention mode (default ssa)")
+    g.add_argument("--neuron-backend", choices=["norse", "norse-compiled"],
+                   help="student neurons: norse (default), or norse-compiled: the same Norse LIF step with its T loop "
+                        "fused by torch.compile (same spikes and gradients; compiles on the first batch, then faster: "
+                        "for long runs)")
     k = parser.add_argument_group("knowledge distillation")
     k.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (best.pt of a `snnpar train --model vtb-...` run)")
     if with_model:
@@ -90,7 +94,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line values that were given (None means: not given)."""
     values = {k: getattr(args, k, None) for k in OVERRIDE_KEYS}
     values = {k: v for k, v in values.items() if v is not None}
-    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention") if getattr(args, k, None) is not None}
+    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention", "neuron_backend")
+                       if getattr(args, k, None) is not None}
     if model_overrides:
         values["model_overrides"] = model_overrides
     if values.get("teacher") and "kd" not in values and hasattr(args, "kd"):

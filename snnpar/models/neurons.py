@@ -7,11 +7,18 @@ dt * tau_mem_inv = 1 / tau = 0.5, v_leak = 0 and v_reset = 0. Spikes fire when v
 
 Parameters are explicit per layer (`LIFConfig`) so the NIR exporter reads them from the module
 instead of assuming them. This module deliberately holds no network structure.
+
+Two backends run the same Norse step: ``"norse"`` (`MultiStepLIF`, eager, the default) and
+``"norse-compiled"`` (`CompiledMultiStepLIF`), which hands the same T loop to `torch.compile` so that
+inductor fuses the T steps of Norse's update, spike and reset into one kernel (C++ on CPU, Triton on
+GPU) and its backward into another. Both fire the same spikes and give the same gradients.
 """
 
 from __future__ import annotations
 
+import functools
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -56,6 +63,16 @@ class LIFConfig:
         )
 
 
+def norse_time_loop(x: torch.Tensor, params: LIFBoxParameters, dt: float) -> torch.Tensor:
+    """Spikes [T, ...] of Norse's `lif_box_feed_forward_step` applied to x[0], ..., x[T-1] from v = 0."""
+    state = LIFBoxFeedForwardState(v=torch.zeros_like(x[0]))
+    spikes = []
+    for x_t in x:
+        z, state = lif_box_feed_forward_step(x_t, state, params, dt)
+        spikes.append(z)
+    return torch.stack(spikes)
+
+
 class MultiStepLIF(nn.Module):
     """Norse LIF-box neurons applied to x[t] for t = 0..T-1 (time is the first axis).
 
@@ -68,27 +85,55 @@ class MultiStepLIF(nn.Module):
         self.config = config
         self._params = config.norse_parameters()
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def norse_parameters_on(self, device: torch.device) -> LIFBoxParameters:
+        """The Norse parameters as tensors on `device`, moved once and cached (not buffers: no state_dict)."""
         p = self._params
-        if p.tau_mem_inv.device != x.device:
-            p = self._params = LIFBoxParameters(*(
-                f.to(x.device) if isinstance(f, torch.Tensor) else f for f in p
-            ))
-        state = LIFBoxFeedForwardState(v=torch.zeros_like(x[0]))
-        spikes = []
-        for x_t in x:
-            z, state = lif_box_feed_forward_step(x_t, state, p, self.config.dt)
-            spikes.append(z)
-        return torch.stack(spikes)
+        if p.tau_mem_inv.device != device:
+            p = self._params = LIFBoxParameters(
+                *(f.to(device) if isinstance(f, torch.Tensor) else f for f in p)
+            )
+        return p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return norse_time_loop(x, self.norse_parameters_on(x.device), self.config.dt)
 
     def extra_repr(self) -> str:
         c = self.config
         return f"v_th={c.v_th}, decay={c.decay:g}, surrogate={c.surrogate}"
 
 
+@functools.cache
+def compiled_norse_time_loop() -> Callable[[torch.Tensor, LIFBoxParameters, float], torch.Tensor]:
+    """`norse_time_loop` under torch.compile, built once and shared by every layer (one compile cache).
+
+    emulate_precision_casts turns off Triton's fused multiply-add contraction on GPU, so the compiled
+    kernel rounds like eager PyTorch (inductor's C++ on CPU already compiles with -ffp-contract=off).
+    """
+    return torch.compile(norse_time_loop, options={"emulate_precision_casts": True})
+
+
+class CompiledMultiStepLIF(MultiStepLIF):
+    """`MultiStepLIF` whose T loop of Norse steps is compiled by `torch.compile` (inductor).
+
+    Same Norse function, same parameters, same spikes and gradients: only the execution differs. The
+    input is flattened to [T, n] with n marked dynamic, so every layer shape of a network shares one
+    compiled kernel per (T, dtype, device, grad mode). The first call of each compiles (seconds on
+    GPU, tens of seconds on CPU, where inductor needs a C++ compiler); use it for long runs.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flat = x.reshape(x.shape[0], -1)
+        torch._dynamo.maybe_mark_dynamic(flat, 1)
+        spikes = compiled_norse_time_loop()(flat, self.norse_parameters_on(x.device), self.config.dt)
+        return spikes.reshape(x.shape)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, compiled"
+
+
 # Neuron implementations by name. The student builds every neuron through `make_lif`, so a benchmark
 # can register another implementation of the same equation (e.g. SpikingJelly's) and swap it in.
-NEURON_BACKENDS: dict[str, type[nn.Module]] = {"norse": MultiStepLIF}
+NEURON_BACKENDS: dict[str, type[nn.Module]] = {"norse": MultiStepLIF, "norse-compiled": CompiledMultiStepLIF}
 
 
 def make_lif(config: LIFConfig, backend: str = "norse") -> nn.Module:
