@@ -3,8 +3,9 @@
 `build(graph)` lowers the graph (`hw_sim.lowering`: the table from NIR node type to node kind), aligns
 branch delays (`hw_sim.delays`), optionally quantises (`hw_sim.quantize`), then `PROCESS_BUILDERS` turns
 each node into one Lava process: Input -> RingBuffer (graded source, all presentations back to back),
-Synapse -> Dense or Conv, Neurons -> LIFReset (du = 1, state zeroed at the group's depth in every
-presentation, so no host intervention between steps or images), Attention -> SpikingSelfAttention; a
+Synapse -> Dense or Conv, Neurons -> LIFReset (du = 1, or dt/tau_syn for CubaLIF; state zeroed at the
+group's depth in every presentation, so no host intervention between steps or images),
+Attention -> SpikingSelfAttention; a
 DelayLine per signal that some consumer needs later. Flatten edges become Lava virtual ports
 (transpose/reshape), fan-in several connections into one port. Then, unless `fuse=False`, each chain of
 layers with no branch in between (`hw_sim.fusion`) moves into one `FusedChain` process that runs the
@@ -140,8 +141,8 @@ def _build_neurons(node: Neurons, ln: LavaNetwork):
                         bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
                         bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
     vth = node.threshold if node.spiking else FLOAT_NEVER_SPIKES
-    return LIFReset(shape=shape, du=node.current_decay, dv=node.decay, vth=vth, bias_mant=_to_lava(node.bias, node.shape),
-                    name=node.name, **reset)
+    return LIFReset(shape=shape, du=node.current_decay, dv=node.decay, vth=vth,
+                    bias_mant=_to_lava(node.bias, node.shape), name=node.name, **reset)
 
 
 def _build_synapse(node: Synapse, ln: LavaNetwork):
@@ -229,9 +230,8 @@ def _fuse(ln: LavaNetwork, chains: list[list[str]], conv_model: str) -> None:
     tag = precision_tag(ln.mode)
     for names in chains:
         members = [(ln.processes[n], models[type(ln.processes[n])][tag]) for n in names]
-        chain = FusedChain(members=members, spiking=[isinstance(ln.net.nodes[n], Neurons) for n in names],
+        chain = FusedChain(members=members, names=names, spiking=[isinstance(ln.net.nodes[n], Neurons) for n in names],
                            name=f"{names[0]} .. {names[-1]}")
-        chain.chain_names = list(names)
         for n in names:
             ln.processes[n] = chain
 

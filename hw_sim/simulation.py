@@ -6,8 +6,9 @@ see image b+1 (each neuron group zeroes its state at its depth in every period, 
 the network between steps), and B images take B*T + depth steps. A `Recorder` process hands every neuron
 group's spikes and the readout's synapse outputs to the host as one vector per step (a pipe, as `Extractor`
 does), read after each run of as many steps as the pipe holds; step s of a node d deep belongs to image
-(s - d) // T, so `spikes[node][t]` is NIR step t. The Lava runtime is always stopped, also on error or Ctrl-C.
-Loihi 2 hardware (`Loihi2HwCfg`) needs Intel's lava-loihi and is refused without it.
+(s - d) // T, so `spikes[node][t]` is NIR step t. Chains of layers without branches share one process
+(`hw_sim.fusion`; `fuse=False` gives each layer its own). The Lava runtime is always stopped, also on error
+or Ctrl-C. Loihi 2 hardware (`Loihi2HwCfg`) needs Intel's lava-loihi and is refused without it.
 """
 
 from __future__ import annotations

@@ -26,18 +26,19 @@ from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 
 class FusedChain(AbstractProcess):
-    """`members`: (process, ProcessModel class) in signal order; `spiking`: which members' outputs are spikes
-    to record. Ports: in_port (the first member's input), out_port (the last member's output), probe."""
+    """`members`: (process, ProcessModel class) in signal order, `names`: the graph nodes they run, `spiking`:
+    which members' outputs are spikes to record. Ports: in_port (the first member's input), out_port (the
+    last member's output), probe."""
 
-    def __init__(self, *, members: list[tuple[AbstractProcess, type]], spiking: list[bool],
+    def __init__(self, *, members: list[tuple[AbstractProcess, type]], names: list[str], spiking: list[bool],
                  name: str | None = None) -> None:
         first, last = members[0][0], members[-1][0]
         super().__init__(members=members, spiking=spiking, name=name)
+        self.chain_names = list(names)
         self.in_port = InPort(shape=_only(first.in_ports).shape)
         self.out_port = OutPort(shape=_only(last.out_ports).shape)
         probe = sum(int(np.prod(_only(p.out_ports).shape)) for (p, _), s in zip(members, spiking) if s)
         self.probe = OutPort(shape=(max(probe, 1),))
-        self.probe_shapes = [_only(p.out_ports).shape for (p, _), s in zip(members, spiking) if s]
 
 
 def _only(ports):
