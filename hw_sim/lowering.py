@@ -462,7 +462,7 @@ def _resolve_gains_and_offsets(net: Network) -> None:
             if node.current_decay < 1 and np.any(offset):
                 raise ValueError(f"node {node.name!r} ({node.nir_type}): the synapses feeding it have biases, which "
                                  "would enter through its synaptic current; Lava's LIF adds bias to v only. Export "
-                                 "those layers without bias (or fold the bias into v_leak), or use LIF neurons")
+                                 "those layers without bias, or use LIF neurons")
             node.bias = node.leak_bias + node.gain * offset
         elif isinstance(node, Readout):
             node.offset = _incoming_offset(net, node.inputs, node.shape)

@@ -1,7 +1,8 @@
 """Loihi 2 fixed point for a lowered network: scales chosen per layer, and the error they cost.
 
 Formats (lava-nc 0.10.0 fixed_pt models): synaptic input a is an integer, the LIF adds a << 6 to u; with
-du = 4095 (hidden +1) u = a << 6 each step (CubaLIF: u <- u * (4095 - du) >> 12 + a << 6); v <- v * (4096 - dv) >> 12 (sign-magnitude) + u + bias, 24-bit;
+du = 4095 (hidden +1) u = a << 6 each step (CubaLIF: u <- u * (4095 - du) >> 12 + a << 6);
+v <- v * (4096 - dv) >> 12 (sign-magnitude) + u + bias, 24-bit;
 spike v > vth << 6; bias = mantissa (13-bit signed) << exponent (0..7). Dense weights are 8-bit with a
 shared exponent (mixed signs lose the lowest bit: even values in [-256, 254]) and the accumulated sum is
 shifted by weight_exp; Lava's Conv ignores weight_exp, so conv weights are an 8-bit mantissa << e (e >= 0).

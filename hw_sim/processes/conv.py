@@ -20,7 +20,6 @@ from lava.proc.conv.process import Conv
 
 from hw_sim.processes.ssa import signed_clamp
 
-
 EXACT_IN_FLOAT64 = 2**53  # every integer of smaller magnitude, and every sum staying below it, is exact
 
 
