@@ -31,6 +31,7 @@ from hw_sim.lowering import (
     as_3d,
     lava_shape,
     lower,
+    signal_shape,
     torch_to_lava_weight,
 )
 from hw_sim.quantize import Quantization
@@ -104,7 +105,7 @@ class LavaNetwork:
                     ports.append((proc.probe, [(n if n in names else None, lava_shape(self.net.nodes[n].shape))
                                                for n in groups]))
                 continue
-            ports.append((self.out_port(name), [(name, lava_shape(_signal_shape(self.net.nodes[name])))]))
+            ports.append((self.out_port(name), [(name, lava_shape(signal_shape(self.net.nodes[name])))]))
         return ports
 
 
@@ -259,7 +260,7 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
     if fuse:
         _fuse(ln, fusable_chains(net, frozenset(separate)), conv_model)
     for src, delays in taps.items():
-        shape = _signal_shape(net.nodes[src])
+        shape = signal_shape(net.nodes[src])
         ln.delay_lines[src] = make_delay_line(lava_shape(shape), delays, name=f"{src}.delay")
         ln.out_port(src).connect(ln.delay_lines[src].in_port)
     for name, node in net.nodes.items():
@@ -269,6 +270,3 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
             reindex(ln.out_port(edge.source, edge.delay), edge.src_shape, edge.dst_shape).connect(port)
     return ln
 
-
-def _signal_shape(node) -> tuple[int, ...]:
-    return node.out_shape if isinstance(node, Synapse) else node.shape

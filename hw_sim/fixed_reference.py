@@ -12,7 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 from hw_sim.delays import align_branch_delays
-from hw_sim.lowering import Attention, Input, Network, Neurons, Synapse, as_3d, from_lava, lava_shape
+from hw_sim.lowering import (
+    Attention,
+    Input,
+    Network,
+    Neurons,
+    Synapse,
+    as_3d,
+    from_lava,
+    lava_shape,
+    signal_shape,
+)
 from hw_sim.processes.ssa import attention_counts, signed_clamp
 from hw_sim.quantize import Quantization
 
@@ -70,7 +80,7 @@ def simulate_reference(net: Network, data: np.ndarray, T: int, mode: str = "fixe
     out: dict[str, np.ndarray] = {}
     B = data.shape[0]
     for name, node in net.nodes.items():
-        shape = node.out_shape if isinstance(node, Synapse) else node.shape
+        shape = signal_shape(node)
         out[name] = np.zeros((B, L, *shape), dtype=np.int64 if mode == "fixed" else np.float64)
     for b in range(B):
         state = {n: (np.zeros(node.shape, np.int64 if mode == "fixed" else np.float64),) * 2

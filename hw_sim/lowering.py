@@ -137,6 +137,11 @@ class Network:
         return max([n.depth for n in self.nodes.values()] + [self.readout.depth])
 
 
+def signal_shape(node) -> tuple[int, ...]:
+    """NIR shape of what a node emits: a synapse's output, a neuron group's or the input's own shape."""
+    return node.out_shape if isinstance(node, Synapse) else node.shape
+
+
 def as_3d(shape: tuple[int, ...]) -> tuple[int, ...]:
     """NIR shape as (C, H, W): (C, N) -> (C, 1, N); 1-D stays 1-D."""
     return (shape[0], 1, shape[1]) if len(shape) == 2 else tuple(shape)

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from hw_sim.build import build, precision_tag, process_models
-from hw_sim.lowering import Network, Neurons, Synapse, from_lava, lava_shape, lower, to_lava
+from hw_sim.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
 from hw_sim.quantize import Quantization, QuantizationConfig, quantize
 
 
@@ -220,7 +220,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     monitors = {name: _voltage_monitor(ln.processes[name], steps) for name in probe_voltage}
     processes = [*ln.all_processes, recorder, *monitors.values()]
     cfg = hardware_run_config(precision_tag(mode)) if hardware else run_config(mode, processes, conv_model)
-    rec = {name: np.zeros((B, T, *lava_shape(_out_shape(net.nodes[name]))), np.uint8 if name in neurons
+    rec = {name: np.zeros((B, T, *lava_shape(signal_shape(net.nodes[name]))), np.uint8 if name in neurons
                           else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
     num_processes = len(processes)
@@ -251,7 +251,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     timings["total_s"] = time.perf_counter() - t_start
     timings["run_s"] = timings["total_s"] - timings["build_s"] - timings.get("compile_s", 0.0)
     spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
-    graded_out = {name: from_lava(rec[name], _out_shape(net.nodes[name])) for name in graded}
+    graded_out = {name: from_lava(rec[name], signal_shape(net.nodes[name])) for name in graded}
     voltages = {n: from_lava(v, net.nodes[n].shape) for n, v in volts.items()}
     logits = readout_logits(net, quant, spikes, graded_out, voltages, T)
     return SimulationResult(
@@ -267,10 +267,6 @@ def _voltage_monitor(proc, num_steps: int):
     monitor = Monitor()
     monitor.probe(target=proc.v, num_steps=num_steps)
     return monitor
-
-
-def _out_shape(node) -> tuple[int, ...]:
-    return node.out_shape if isinstance(node, Synapse) else node.shape
 
 
 def readout_logits(net: Network, quant, spikes, graded, voltages, T: int) -> np.ndarray:
