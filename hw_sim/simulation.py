@@ -234,7 +234,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             n = min(chunk, steps - first)
             source.run(condition=RunSteps(num_steps=n))
             for step in range(first, first + n):
-                flat = np.concatenate([v.reshape(-1) for v in recorder.receive()])
+                flat = recorder.receive()
                 for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
                     b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
                     if 0 <= b < B:
@@ -242,7 +242,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             bar.update(n)
         peak = _process_tree_rss_mb()  # everything is allocated by now
         window = T + net.max_depth  # image b's steps, from its first input to its last output
-        volts = {name: np.stack([mon.get_data()[name]["v"][b * T:b * T + window] for b in range(B)]).reshape(
+        volts = {name: _per_image(mon.get_data()[name]["v"], B, T, window).reshape(
             B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
     finally:
         bar.close()
@@ -258,6 +258,11 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
         voltages=voltages, quantization=quant)
+
+
+def _per_image(trace: np.ndarray, B: int, T: int, window: int) -> np.ndarray:
+    """[steps, ...] of a pipelined run -> [B, window, ...]: image b's steps b*T .. b*T + window - 1."""
+    return np.stack([trace[b * T:b * T + window] for b in range(B)])
 
 
 def _voltage_monitor(proc, num_steps: int):

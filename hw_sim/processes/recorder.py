@@ -6,7 +6,7 @@ in-port per recorded signal (spikes or graded synapse outputs, any shape) and, l
 flagged as an external pipe: each step it sends the concatenation (C order) to the host, which reads it
 with `receive()` (a shared-memory channel, milliseconds; `Var.get` would send element by element). It has
 no delay and no state. The pipe holds `buffer_size` steps; a model blocks once it is full, so the host runs
-at most that many steps between reads. Lava needs ports as class attributes of a ProcessModel, so the
+at most that many steps between reads; the host splits the vector (it knows the shapes it asked for). Lava needs ports as class attributes of a ProcessModel, so the
 Process/ProcessModel classes are generated per number of ports (and cached). It records; it does not
 decide what to keep (see `hw_sim.run`).
 """
@@ -40,18 +40,13 @@ class Recorder(AbstractProcess):
             setattr(self, f"in_{i}", InPort(shape=tuple(shape)))
         self.out_port = OutPort(shape=(sum(sizes),))
         self.out_port.flag_external_pipe(buffer_size=buffer_size)
-        self.sizes = sizes
 
-    def receive(self) -> list[np.ndarray]:
-        """The recorded signals of the next step, in their Lava shapes (blocks until the step has run)."""
+    def receive(self) -> np.ndarray:
+        """The recorded signals of the next step as one vector, in port order, each flattened in C order
+        (blocks until the step has run)."""
         if not hasattr(self.out_port, "external_pipe_csp_recv_port"):
             raise RuntimeError("the recorder has no runtime yet: call create_runtime or run first")
-        return self.split(self.out_port.external_pipe_csp_recv_port.recv())
-
-    def split(self, flat: np.ndarray) -> list[np.ndarray]:
-        """The recorded signals of one step, back in their Lava shapes."""
-        bounds = np.cumsum([0, *self.sizes])
-        return [flat[a:b].reshape(s) for a, b, s in zip(bounds[:-1], bounds[1:], self.proc_params["shapes"])]
+        return self.out_port.external_pipe_csp_recv_port.recv()
 
 
 class AbstractRecorderModel(PyLoihiProcessModel):
