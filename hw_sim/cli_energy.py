@@ -143,13 +143,12 @@ def draw_figures(student, images, report: dict, normalization: dict, folder: Pat
     import torch
 
     from hw_sim.plots import draw_activity_heatmaps, draw_energy, draw_firing_rates, draw_raster, save_figure
+    from snnpar.data.transforms import denormalize
     from snnpar.models.recording import record_spikes
 
     with torch.no_grad(), record_spikes(student) as spikes:
         student(images[:1])
-    mean = torch.tensor(normalization["mean"]).view(3, 1, 1)
-    std = torch.tensor(normalization["std"]).view(3, 1, 1)
-    image = (images[0] * std + mean).clamp(0, 1)
+    image = denormalize(images[0], normalization)
     written = [save_figure(draw_raster(spikes), folder / "raster.png"),
                save_figure(draw_activity_heatmaps(image, spikes), folder / "activity_heatmaps.png"),
                save_figure(draw_firing_rates({"norse": {n: float(s.mean()) for n, s in spikes.items()}}),

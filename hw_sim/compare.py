@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from snnpar.atomic_file import atomic_output
+from snnpar.evaluate import write_text
 
 
 def _np(x) -> np.ndarray:
@@ -229,6 +229,4 @@ def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, mod
 
 def write_json(obj, path: str | Path) -> Path:
     """Atomic JSON write (temporary file in the same folder, then os.replace)."""
-    with atomic_output(path) as tmp, tmp.open("w") as f:
-        json.dump(obj, f, indent=2, default=float)
-    return Path(path)
+    return write_text(json.dumps(obj, indent=2, default=float), path)

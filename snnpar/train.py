@@ -36,7 +36,6 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
-from snnpar.atomic_file import atomic_output
 from snnpar.evaluate import (
     autocast_context,
     check_attribute_names,
@@ -44,6 +43,7 @@ from snnpar.evaluate import (
     predict_probabilities,
     resolve_device,
     write_csv,
+    write_text,
 )
 from snnpar.models.batchnorm import recalibrate_batchnorm
 
@@ -659,8 +659,7 @@ class Trainer:
 
 
 def _write_json(path: Path, values: dict[str, Any]) -> None:
-    with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(values, indent=2, default=list) + "\n")
+    write_text(json.dumps(values, indent=2, default=list) + "\n", path)
 
 
 def read_run_config(run_dir: str | Path) -> TrainConfig:

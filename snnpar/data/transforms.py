@@ -45,12 +45,14 @@ def eval_transform(image_size: tuple[int, int]) -> Compose:
     )
 
 
-def denormalize(tensor: torch.Tensor) -> torch.Tensor:
-    """Undo Normalize: [3, H, W] or [B, 3, H, W] back to [0, 1] (clamped), e.g. for drawing."""
+def denormalize(tensor: torch.Tensor, normalization: dict | None = None) -> torch.Tensor:
+    """Undo Normalize: [3, H, W] or [B, 3, H, W] back to [0, 1] (clamped), e.g. for drawing.
+    `normalization` ({"mean", "std"}, e.g. a checkpoint's) defaults to the project's NORMALIZATION."""
     import torch
 
     if tensor.dim() not in (3, 4) or tensor.shape[-3] != 3:
         raise ValueError(f"denormalize expects [3, H, W] or [B, 3, H, W], got {tuple(tensor.shape)}")
-    mean = torch.tensor(NORMALIZATION["mean"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
-    std = torch.tensor(NORMALIZATION["std"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
+    norm = normalization or NORMALIZATION
+    mean = torch.tensor(norm["mean"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
+    std = torch.tensor(norm["std"], dtype=tensor.dtype, device=tensor.device).view(3, 1, 1)
     return (tensor * std + mean).clamp(0.0, 1.0)
