@@ -7,7 +7,7 @@ time steps T and depth at a time, and measure per point
     allocator's cache);
   - Lava: one simulated image in float mode through export -> hw_sim.run, wall time and peak memory
     (PSS of all processes), on a smaller sweep (32x16 base) since each point costs tens of seconds;
-    skipped with --quick, and with a "not available" line while export / hw_sim are missing.
+    skipped with --quick or --no-lava.
 Prints a table and saves a log-log plot (default benchmarks/scaling.png; --quick writes none unless
 --plot is given). Growth exponents (slope of log time vs log size) are printed for each sweep.
 
