@@ -1,8 +1,8 @@
 """The energy table behind the paper's claim: SNN-PAR 8-768 vs the ViT-B/16 teacher and the ViT student, per image.
 
 The paper (SNN-PAR) claims lower energy than its ANN counterparts but never puts a number on it. This
-script does, per image, under every energy profile of `hw_sim.energy_profiles`:
-  - the student: operations counted by the Spikformer family's convention (`hw_sim.spikformer_energy`)
+script does, per image, under every energy profile of `hw_sim.analysis.energy_profiles`:
+  - the student: operations counted by the Spikformer family's convention (`hw_sim.analysis.spikformer_energy`)
     from one forward pass, i.e. from the firing rates of that pass: of a given checkpoint (--checkpoint),
     or of the untrained student with BatchNorm calibrated on random batches (the default; the table
     says which, and untrained rates are not a trained network's);
@@ -34,7 +34,7 @@ QUICK = {"student": "snnpar-tiny", "teacher": "vtb-tiny", "baseline": "vit-tiny"
 
 
 def ann_counts(names: list[str], image_size: tuple[int, int], num_attributes: int):
-    from hw_sim.spikformer_energy import ann_energy
+    from hw_sim.analysis.spikformer_energy import ann_energy
     from snnpar.models.registry import create_model
 
     out = []
@@ -52,8 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--images", type=int, default=2, help="random images the student's rates are averaged over")
     args = parser.parse_args(argv)
     try:
-        from hw_sim.energy_profiles import PROFILES
-        from hw_sim.spikformer_energy import SpikformerAccounting, count_spikformer_operations
+        from hw_sim.analysis.energy_profiles import PROFILES
+        from hw_sim.analysis.spikformer_energy import SpikformerAccounting, count_spikformer_operations
     except ImportError as error:
         print(f"energy table: not available yet: {error}")
         return 0
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         ["profile", "SNN accounting", f"{setting['student']} mJ", f"{anns[0].name} mJ", f"{anns[1].name} mJ",
          "teacher / SNN", "ViT / SNN"], rows,
         title="Energy per image (mJ) and ANN / SNN ratios; arithmetic only, no memory traffic "
-              "(profiles: hw_sim.energy_profiles; chips without a MAC price charge the encoder MAC as one synop)",
+              "(profiles: hw_sim.analysis.energy_profiles; chips without a MAC price charge the encoder MAC as one synop)",
     ))
     for label, c in snn.items():
         print(f"  {label}: {c.accounting.describe()}")

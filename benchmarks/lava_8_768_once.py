@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from export import export_nir, read_graph
-from hw_sim.simulation import run
+from hw_sim.simulator.simulation import run
 from snnpar.models.batchnorm import recalibrate_batchnorm
 from snnpar.models.recording import record_spikes
 from snnpar.models.spikingformer import Spikingformer, SpikingformerConfig

@@ -66,7 +66,7 @@ def simulate_once(model: torch.nn.Module, image: torch.Tensor, mode: str = "floa
     memory falls below `min_available_mib` meanwhile.
     """
     from export import export_nir
-    from hw_sim.simulation import run
+    from hw_sim.simulator.simulation import run
 
     with tempfile.TemporaryDirectory(prefix="snnpar-bench-") as tmp:
         path = Path(tmp) / "model.nir"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from hw_sim.simulation import import_lava_runtime
+from hw_sim.simulator.simulation import import_lava_runtime
 
 # Lava fixes the multiprocessing start method when first imported; do it before any test (a DataLoader
 # with workers in a training test would otherwise fix it first). See import_lava_runtime.

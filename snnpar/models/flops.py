@@ -5,7 +5,7 @@ pass. Its convention: FLOPs = 2 x multiply-accumulates of convolutions, linear l
 products (attention included); element-wise work (norms, activations, softmax, neurons, pooling,
 residual sums) is not counted. For a spiking student the figure is the dense count of one forward
 with all T time steps, i.e. as if every spike were a real-valued activation: an upper bound on its
-arithmetic, not its energy (sparse synaptic operations are `hw_sim.energy`'s job).
+arithmetic, not its energy (sparse synaptic operations are `hw_sim.analysis.energy`'s job).
 
 Works on models built on the meta device (no arithmetic is done, only shapes), which is how the CLI
 counts the big presets in a second.

@@ -54,7 +54,7 @@ def test_neuron_throughput_quick_reports_identical_spikes_and_positive_throughpu
 
 
 def test_energy_table_quick_has_every_profile_with_positive_energies():
-    from hw_sim.energy_profiles import PROFILES
+    from hw_sim.analysis.energy_profiles import PROFILES
 
     out = run_script("energy_table.py", "--quick")
     rows = table_rows(out, "profile")

@@ -1,0 +1,54 @@
+"""`snnpar compare`: Norse vs the Lava simulation (float and fixed point), spike by spike, layer by layer.
+
+Writes `fidelity.json` (machines), `fidelity.txt` (people) and `fidelity.png` (match rate per layer)
+into --out, and prints the tables. Runs the student in float64, as the exported graph is.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by `snnpar train`")
+    parser.add_argument("--nir", required=True, type=Path, help="the same student as a NIR graph (`snnpar export-nir`)")
+    parser.add_argument("--data", required=True, help="data set name: synthetic | pa100k | peta | rap")
+    parser.add_argument("--root", required=True, type=Path, help="data set folder")
+    parser.add_argument("--split", default="test", help="split to take images from (default: test)")
+    parser.add_argument("--n", type=int, default=4, metavar="K", help="number of images (default 4; Lava runs each one)")
+    parser.add_argument("--modes", nargs="+", choices=("float", "fixed"), default=["float", "fixed"],
+                        help="Lava precisions to compare (default: both)")
+    parser.add_argument("--out", required=True, type=Path, help="folder for fidelity.json, fidelity.txt, fidelity.png")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from hw_sim.analysis.compare import compare_checkpoint, write_json
+    from hw_sim.analysis.plots import draw_fidelity, save_figure
+    from snnpar.checkpoint import load_model
+    from snnpar.data import load_dataset
+
+    for path, what in ((args.checkpoint, "checkpoint"), (args.nir, "NIR graph")):
+        if not path.exists():
+            raise SystemExit(f"error: {what} {path} does not exist")
+    model, _card = load_model(args.checkpoint)
+    data = load_dataset(args.data, args.root, args.split, image_size=tuple(model.config.image_size))
+    n = min(args.n, len(data))
+    if n == 0:
+        raise SystemExit(f"error: split {args.split!r} of {args.root} has no images")
+    images = torch.stack([data[i][0] for i in range(n)]).double()
+    reports = compare_checkpoint(args.checkpoint, args.nir, images, modes=tuple(args.modes))
+    text = "\n\n".join(r.table() for r in reports)
+    print(text)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json({"checkpoint": str(args.checkpoint), "nir": str(args.nir), "reports": [r.to_dict() for r in reports]},
+               args.out / "fidelity.json")
+    tmp = args.out / ".fidelity.txt.tmp"
+    tmp.write_text(text + "\n")
+    tmp.replace(args.out / "fidelity.txt")
+    match = {f"{r.candidate} vs {r.reference}": {f.layer: f.spike_match_rate for f in r.layers} for r in reports}
+    save_figure(draw_fidelity(match), args.out / "fidelity.png")
+    print(f"wrote {args.out}/fidelity.json, fidelity.txt, fidelity.png")
+    return 0

@@ -1,0 +1,232 @@
+"""Fidelity of a simulated run against a reference run, layer by layer (Norse vs Lava, float vs fixed).
+
+Per spiking layer: exact spike-match rate, correlation of per-neuron spike counts, firing rate on each
+side, the first step at which the two differ; per run: agreement of the predicted attributes and the
+largest logit difference. `compare_spikes` and `compare_runs` are pure (any two spike dicts keyed by
+NIR node name, time already aligned); `align_by_depth` undoes Lava's per-node synaptic delay;
+`compare_checkpoint` runs the Norse model (record_spikes) and `hw_sim.run` and puts it all together.
+This is the one hw_sim module that runs the Norse model. It does not count energy (`hw_sim.analysis.energy`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from snnpar.evaluate import write_text
+
+
+def _np(x) -> np.ndarray:
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+@dataclass(frozen=True)
+class LayerFidelity:
+    layer: str
+    spike_match_rate: float  # fraction of (step, image, neuron) entries that agree exactly
+    spike_count_correlation: float  # Pearson r of per-neuron spike counts (1.0 when both are identical constants)
+    reference_rate: float
+    candidate_rate: float
+    first_divergent_step: int | None  # None: identical at every step
+    reference_spikes: int
+    candidate_spikes: int
+
+    @property
+    def exact(self) -> bool:
+        return self.first_divergent_step is None
+
+
+def _correlation(a: np.ndarray, b: np.ndarray) -> float:
+    if np.array_equal(a, b):
+        return 1.0
+    if a.std() == 0 or b.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _batched(x: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """Batchless [T, ...] -> [T, 1, ...] when the other side carries a batch axis."""
+    return x[:, None] if x.ndim == like.ndim - 1 else x
+
+
+def compare_layer(name: str, reference, candidate) -> LayerFidelity:
+    ref, cand = _np(reference).astype(np.float64), _np(candidate).astype(np.float64)
+    ref, cand = _batched(ref, cand), _batched(cand, ref)
+    if ref.shape != cand.shape:
+        if ref.size == cand.size and ref.shape[:2] == cand.shape[:2]:
+            cand = cand.reshape(ref.shape)
+        else:
+            raise ValueError(f"layer {name!r}: reference spikes {list(ref.shape)} and candidate {list(cand.shape)} differ in shape; align time first")
+    differ = (ref != cand).reshape(ref.shape[0], -1).any(axis=1)
+    counts_ref = ref.sum(axis=0).reshape(-1)
+    counts_cand = cand.sum(axis=0).reshape(-1)
+    return LayerFidelity(
+        layer=name,
+        spike_match_rate=float((ref == cand).mean()),
+        spike_count_correlation=_correlation(counts_ref, counts_cand),
+        reference_rate=float(ref.mean()),
+        candidate_rate=float(cand.mean()),
+        first_divergent_step=int(np.argmax(differ)) if differ.any() else None,
+        reference_spikes=int(ref.sum()),
+        candidate_spikes=int(cand.sum()),
+    )
+
+
+def compare_spikes(reference: Mapping, candidate: Mapping) -> list[LayerFidelity]:
+    """Every layer both sides recorded, in the reference's order."""
+    common = [n for n in reference if n in candidate]
+    if not common:
+        raise ValueError(f"no layer in common: reference has {list(reference)[:5]}..., candidate {list(candidate)[:5]}...")
+    return [compare_layer(n, reference[n], candidate[n]) for n in common]
+
+
+@dataclass
+class FidelityReport:
+    reference: str
+    candidate: str
+    layers: list[LayerFidelity]
+    attribute_agreement: float  # fraction of (image, attribute) decisions that agree
+    max_logit_difference: float
+    images: int
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def exact(self) -> bool:
+        return all(layer.exact for layer in self.layers)
+
+    @property
+    def spike_match_rate(self) -> float:
+        return float(np.mean([layer.spike_match_rate for layer in self.layers]))
+
+    def to_dict(self) -> dict:
+        clean = lambda v: None if isinstance(v, float) and math.isnan(v) else v  # noqa: E731
+        return {
+            "reference": self.reference,
+            "candidate": self.candidate,
+            "images": self.images,
+            "exact": self.exact,
+            "spike_match_rate": self.spike_match_rate,
+            "attribute_agreement": self.attribute_agreement,
+            "max_logit_difference": self.max_logit_difference,
+            "extra": self.extra,
+            "layers": [{k: clean(v) for k, v in asdict(layer).items()} for layer in self.layers],
+        }
+
+    def table(self) -> str:
+        head = (f"{self.candidate} vs {self.reference} on {self.images} image(s): attributes agree {self.attribute_agreement:.4f}, "
+                f"max |logit diff| {self.max_logit_difference:.3g}, {'EXACT' if self.exact else 'not exact'}")
+        rows = [head, f"{'layer':<32} {'match':>8} {'corr':>6} {'rate ref':>9} {'rate cand':>9} {'1st diff':>8}"]
+        for f in self.layers:
+            first = "-" if f.first_divergent_step is None else str(f.first_divergent_step)
+            rows.append(f"{f.layer:<32} {f.spike_match_rate:>8.4f} {f.spike_count_correlation:>6.3f} "
+                        f"{f.reference_rate:>9.4f} {f.candidate_rate:>9.4f} {first:>8}")
+        return "\n".join(rows)
+
+
+def compare_runs(reference_name: str, reference_spikes: Mapping, reference_logits, candidate_name: str,
+                 candidate_spikes: Mapping, candidate_logits, threshold: float = 0.0, extra: dict | None = None) -> FidelityReport:
+    """Layers plus outputs; attributes are predicted where logit > `threshold` (probability 0.5)."""
+    ref_logits, cand_logits = _np(reference_logits).astype(np.float64), _np(candidate_logits).astype(np.float64)
+    if ref_logits.shape != cand_logits.shape:
+        raise ValueError(f"logits differ in shape: {reference_name} {list(ref_logits.shape)}, {candidate_name} {list(cand_logits.shape)}")
+    return FidelityReport(
+        reference=reference_name,
+        candidate=candidate_name,
+        layers=compare_spikes(reference_spikes, candidate_spikes),
+        attribute_agreement=float(((ref_logits > threshold) == (cand_logits > threshold)).mean()),
+        max_logit_difference=float(np.abs(ref_logits - cand_logits).max()),
+        images=int(ref_logits.shape[0]),
+        extra=dict(extra or {}),
+    )
+
+
+def align_by_depth(spikes: Mapping, depth: Mapping[str, int] | None, time_steps: int) -> dict[str, np.ndarray]:
+    """Drop each node's first `depth[node]` steps (its synaptic delay) and keep `time_steps` steps.
+
+    Spikes that already have exactly `time_steps` steps are taken as aligned.
+    """
+    aligned = {}
+    for name, s in spikes.items():
+        a = _np(s)
+        shift = int((depth or {}).get(name, 0))
+        if a.shape[0] == time_steps:
+            aligned[name] = a
+        elif a.shape[0] >= shift + time_steps:
+            aligned[name] = a[shift:shift + time_steps]
+        else:
+            raise ValueError(f"node {name!r}: {a.shape[0]} recorded steps cannot hold {time_steps} steps after a delay of {shift}")
+    return aligned
+
+
+def run_norse(model, images) -> tuple[dict, np.ndarray]:
+    """The Norse reference in float64 (the exported graph is float64): spikes by layer, logits."""
+    import torch
+
+    from snnpar.models.recording import record_spikes
+
+    model = model.double().eval()
+    with torch.no_grad(), record_spikes(model) as spikes:
+        logits = model(torch.as_tensor(images).double())
+    return {k: v.numpy() for k, v in spikes.items()}, logits.numpy()
+
+
+def lava_runner() -> Callable:
+    """`hw_sim.simulator.simulation.run`, imported on first use so that Lava loads only when a simulation runs."""
+    from hw_sim.simulator.simulation import run
+
+    return run
+
+
+def integer_reference_run(nir_path: str | Path, images, fixed_result) -> tuple[dict, np.ndarray]:
+    """Spikes [T, B, ...] and logits of `hw_sim.chip.fixed_reference` (numpy integers, no Lava) for the graph, images
+    and fixed-point formats of a fixed-point Lava run: what that run must equal bit for bit."""
+    from hw_sim.chip.fixed_reference import reference_spikes, simulate_reference
+    from hw_sim.simulator.lowering import Neurons, lower
+    from hw_sim.simulator.simulation import encode, load_graph, readout_logits
+
+    net, quant = lower(load_graph(nir_path)), fixed_result.quantization
+    sources = [net.nodes[e.source] for e in net.readout.inputs]
+    if any(isinstance(n, Neurons) and not n.spiking for n in sources):
+        raise ValueError("the integer reference keeps spikes, not voltages: a graph read out through a non-spiking "
+                         "group (LI, CubaLI) can be compared layer by layer but has no reference logits")
+    T = next(iter(fixed_result.spikes.values())).shape[0]
+    data = encode(net, _np(images), T, T + max(fixed_result.depth.values()), quant)
+    outputs = simulate_reference(net, data, T, "fixed", quant)
+    spikes = reference_spikes(net, outputs, T)
+    graded = {n.name: outputs[n.name][:, n.depth:n.depth + T] for n in sources if not isinstance(n, Neurons)}
+    return spikes, readout_logits(net, quant, spikes, graded, {}, T)
+
+
+def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, modes=("float", "fixed"),
+                       run_lava: Callable | None = None) -> list[FidelityReport]:
+    """Norse (float64) vs Lava in each mode; Lava fixed point also against the integer reference, which it
+    must equal bit for bit (a difference there is a simulator or quantiser bug, not quantisation error)."""
+    from snnpar.checkpoint import load_model
+
+    run_lava = run_lava or lava_runner()
+    model, _card = load_model(checkpoint)
+    images = _np(images)
+    norse_spikes, norse_logits = run_norse(model, images)
+    steps = next(iter(norse_spikes.values())).shape[0]
+    reports = []
+    for mode in modes:
+        result = run_lava(nir_path, images, mode=mode)
+        spikes = align_by_depth(result.spikes, result.depth, steps)
+        extra = {"timings": result.timings}
+        reports.append(compare_runs("norse", norse_spikes, norse_logits, f"lava {mode}", spikes, result.logits, extra=extra))
+        if mode == "fixed":
+            ref_spikes, ref_logits = integer_reference_run(nir_path, images, result)
+            reports.append(compare_runs("integer reference", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
+    return reports
+
+
+def write_json(obj, path: str | Path) -> Path:
+    """Atomic JSON write (temporary file in the same folder, then os.replace)."""
+    return write_text(json.dumps(obj, indent=2, default=float), path)
