@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from snnpar.errors import USAGE_ERROR, UserError
+
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("snnpar.data.cli", "generate the synthetic data set or inspect a PAR data set"),
@@ -43,13 +45,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one sub-command; a `UserError` becomes one line on stderr and exit status 2 (snnpar.errors)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)
     if not getattr(args, "_module", None):
         build_parser().print_help()
-        return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+        return USAGE_ERROR
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return USAGE_ERROR
 
 
 if __name__ == "__main__":
