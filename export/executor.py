@@ -399,8 +399,9 @@ def _prepare(name: str, node: nir.NIRNode, cfg: StepConfig, sources: list[str]) 
 
 
 def readout_logits(graph: nir.NIRGraph, outputs: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The student's logits [B, A]: the output node averaged over the T steps (metadata ``readout``)."""
-    return outputs[(graph.metadata or {}).get("output_node", "output")].mean(dim=0)
+    """The student's logits [B, A]: the output node averaged over the T steps (metadata ``readout``); a
+    portable graph's (A, 1, 1) output is flattened."""
+    return outputs[(graph.metadata or {}).get("output_node", "output")].mean(dim=0).flatten(1)
 
 
 class StepModule(torch.nn.Module):
