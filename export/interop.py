@@ -1,10 +1,10 @@
 """Run a NIR graph in another tool's importer, step by step, and read every node's output per step.
 
-One adapter per tool, each calling the tool's own public importer and nothing of ours:
-Norse `from_nir` (nirtorch's graph executor; outputs from its state cache), snnTorch `import_from_nir`
-(a torch.fx module; outputs from forward hooks) and Sinabs `from_nir` (time folded into the batch, as
-its Squeeze layers expect). Each returns {node name: [T, B, ...] float64} for the nodes it can see, or
-raises the tool's own exception; `compare_spikes` sets those outputs beside the reference executor's.
+One load and one run function per tool (`IMPORTERS`), each calling the tool's own public importer and
+nothing of ours: Norse `from_nir` (nirtorch's graph executor; outputs from its state cache), snnTorch
+`import_from_nir` (a torch.fx module; outputs from forward hooks) and Sinabs `from_nir` (time folded into
+the batch, as its Squeeze layers expect). Runs return {node name: [T, B, ...] float64} for the nodes the
+tool exposes, or raise the tool's own exception; `compare_spikes` sets them beside the executor's.
 The tools are optional: each is imported only when its adapter runs. Used by tests/export/interop and
 benchmarks/interop_table.py; nothing here decides semantics (that is export.executor).
 """
@@ -16,7 +16,6 @@ import copy
 import io
 import logging
 import warnings
-from collections.abc import Callable
 
 import nir
 import numpy as np
@@ -53,52 +52,65 @@ def _hook_outputs(module: torch.nn.Module, names: list[str]) -> dict[str, list[t
     return recorded
 
 
-def norse_outputs(graph: nir.NIRGraph, x: torch.Tensor, dt: float, reset: str = "zero") -> dict[str, torch.Tensor]:
-    """Norse 1.1 `from_nir(graph, dt, reset_method)` run over x [T, B, ...]; outputs from its state cache."""
+def norse_load(graph: nir.NIRGraph, dt: float, reset: str = "zero", batch: int = 1):
     import norse.torch as norse
     from norse.torch.functional import reset as norse_reset
 
     method = norse_reset.reset_subtract if reset == "subtract" else norse_reset.reset_value
-    with _quiet():
-        net = norse.from_nir(copy.deepcopy(graph), dt=dt, reset_method=method)
-        state, steps = None, []
-        for x_t in x.float():
-            _, state = net(x_t, state)
-            steps.append({k: v.detach() for k, v in state.cache.items() if isinstance(v, torch.Tensor)})
-    out = {}
-    for name in graph.nodes:
-        key = _sanitized(name)
-        if all(key in s for s in steps):
-            out[name] = torch.stack([s[key] for s in steps]).double()
-    return out
+    return norse.from_nir(copy.deepcopy(graph), dt=dt, reset_method=method)
 
 
-def snntorch_outputs(graph: nir.NIRGraph, x: torch.Tensor, dt: float | None = None, reset: str = "zero") -> dict[str, torch.Tensor]:
-    """snnTorch `import_from_nir(graph)` (its own dt = 1e-4 and reset rules) run over x [T, B, ...]."""
+def norse_run(net, graph: nir.NIRGraph, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Norse's graph executor over x [T, B, ...]; outputs from its state cache."""
+    state, steps = None, []
+    for x_t in x.float():
+        _, state = net(x_t, state)
+        steps.append({k: v.detach() for k, v in state.cache.items() if isinstance(v, torch.Tensor)})
+    return {name: torch.stack([s[_sanitized(name)] for s in steps]).double()
+            for name in graph.nodes if all(_sanitized(name) in s for s in steps)}
+
+
+def snntorch_load(graph: nir.NIRGraph, dt: float | None = None, reset: str = "zero", batch: int = 1):
+    """snnTorch's importer: its own dt (1e-4) and reset rules whatever the caller's."""
     from snntorch.import_nir import import_from_nir
 
-    with _quiet():
-        net = import_from_nir(copy.deepcopy(graph))
-        recorded = _hook_outputs(net, list(graph.nodes))
-        for x_t in x.float():
-            net(x_t)
+    return import_from_nir(copy.deepcopy(graph))
+
+
+def snntorch_run(net, graph: nir.NIRGraph, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    recorded = _hook_outputs(net, list(graph.nodes))
+    for x_t in x.float():
+        net(x_t)
     return {name: torch.stack(v).double() for name, v in recorded.items()}
 
 
-def sinabs_outputs(graph: nir.NIRGraph, x: torch.Tensor, dt: float | None = None, reset: str = "zero") -> dict[str, torch.Tensor]:
-    """Sinabs `from_nir(graph, batch_size=B)` on x [T, B, ...] folded to (B*T, ...), as its Squeeze layers expect."""
+def sinabs_load(graph: nir.NIRGraph, dt: float | None = None, reset: str = "zero", batch: int = 1):
     import sinabs
 
+    return sinabs.from_nir(copy.deepcopy(graph), batch_size=batch)
+
+
+def sinabs_run(net, graph: nir.NIRGraph, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """x [T, B, ...] folded to (B*T, ...), as Sinabs' Squeeze layers expect."""
     steps, batch = x.shape[:2]
-    with _quiet():
-        net = sinabs.from_nir(copy.deepcopy(graph), batch_size=batch)
-        recorded = _hook_outputs(net, list(graph.nodes))
-        net(x.float().transpose(0, 1).reshape(batch * steps, *x.shape[2:]))
+    recorded = _hook_outputs(net, list(graph.nodes))
+    net(x.float().transpose(0, 1).reshape(batch * steps, *x.shape[2:]))
     return {name: v[0].reshape(batch, steps, *v[0].shape[1:]).transpose(0, 1).double() for name, v in recorded.items()}
 
 
-TOOLS: dict[str, Callable[..., dict[str, torch.Tensor]]] = {
-    "norse": norse_outputs, "snntorch": snntorch_outputs, "sinabs": sinabs_outputs}
+IMPORTERS = {"norse": (norse_load, norse_run), "snntorch": (snntorch_load, snntorch_run), "sinabs": (sinabs_load, sinabs_run)}
+
+
+def tool_outputs(tool: str, graph: nir.NIRGraph, x: torch.Tensor, dt: float | None, reset: str = "zero") -> dict[str, torch.Tensor]:
+    """Load `graph` with `tool`'s importer and run it over x [T, B, ...]: {node: [T, B, ...] float64}."""
+    load, run = IMPORTERS[tool]
+    with _quiet():
+        return run(load(graph, dt, reset, int(x.shape[1])), graph, x)
+
+
+def norse_outputs(graph: nir.NIRGraph, x: torch.Tensor, dt: float, reset: str = "zero") -> dict[str, torch.Tensor]:
+    """Norse 1.1 `from_nir(graph, dt, reset_method)` run over x [T, B, ...]."""
+    return tool_outputs("norse", graph, x, dt, reset)
 
 
 def spiking_nodes(graph: nir.NIRGraph) -> list[str]:
