@@ -3,7 +3,9 @@
 `export_nir(model, path)` lowers the Norse model (export.lowering), stores dt, T, the input spec and the
 model card in the graph metadata, and writes the file atomically (export.graph_io). `read_graph` reads it
 back, including the SSA extension node (export.attention, schema in export/SCHEMA.md).
-`export.executor.run_graph` runs any such graph step by step. This package never runs Lava.
+`export.executor.run_graph` runs any such graph step by step (and graphs other tools write, recurrent ones
+included); `export.portable` writes the form other tools' importers read, `export.interop` runs graphs in
+those importers. This package never runs Lava.
 """
 
 from __future__ import annotations

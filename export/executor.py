@@ -1,7 +1,7 @@
 """A reference executor for NIR graphs: step by step, in torch float64, with NIR's semantics.
 
 It is the independent check that an exported graph means what the Norse model does, and a plain
-interpreter for NIR files other tools write (Norse, snnTorch, Sinabs, Rockpool; tests/export/interop).
+interpreter for NIR files other tools write (Norse, snnTorch, Sinabs, Rockpool; tests/export/test_interop.py).
 Each time step runs every node once (`execution_plan`); a node's input is the sum of its incoming
 edges, a recurrent edge (one that closes a cycle) carrying its source's output of the previous step.
 Neurons integrate NIR's equations with forward Euler: LIF v <- v + (dt/tau)(v_leak - v + r I),
