@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from snnpar.errors import USAGE_ERROR, UserError
+from snnpar.errors import INTERRUPTED, USAGE_ERROR, UserError
 
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,7 +49,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one sub-command; a `UserError` becomes one line on stderr and exit status 2 (snnpar.errors)."""
+    """Run one sub-command. The error contract (snnpar.errors) lives here and only here: a `UserError`
+    becomes one line on stderr and exit status 2; Ctrl-C or SIGTERM one line and status 130 (whatever
+    was being written is left out whole, by snnpar.atomic_file); anything else is a bug and keeps its
+    traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
     args = build_parser(command if command in COMMANDS else None).parse_args(argv)
@@ -53,10 +60,37 @@ def main(argv: list[str] | None = None) -> int:
         build_parser().print_help()
         return USAGE_ERROR
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt:
+        print(f"interrupted: snnpar {args.command} stopped before it finished; files it completed are whole, "
+              "nothing half-written was kept", file=sys.stderr)
+        return INTERRUPTED
+
+
+def one_line(err: BaseException) -> str:
+    """The message on one line (a library's text quoted in it may hold line breaks)."""
+    return " ".join(str(err).split())
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (kill, a batch scheduler's time limit) ends a command the way Ctrl-C does."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import numpy as np
 from hw_sim.chip.quantize import Quantization, QuantizationConfig, quantize
 from hw_sim.simulator.build import build, precision_tag, process_models
 from hw_sim.simulator.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
+from hw_sim.simulator.runtime import lava_runtime
 
 
 @dataclass
@@ -170,7 +171,6 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     """Simulate a NIR graph in Lava for each image; see the module docstring. `fuse=False` gives every
     layer its own Lava process (slower, same results)."""
     import_lava_runtime()
-    from lava.magma.core.run_conditions import RunSteps
     from tqdm import tqdm
 
     from hw_sim.simulator.processes.recorder import make_recorder
@@ -224,30 +224,15 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
                           else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
     num_processes = len(processes)
-    peak = 0.0
     bar = tqdm(total=steps, desc=f"lava {mode}", unit="step", disable=not progress)
+    t0 = time.perf_counter()
     try:
-        t0 = time.perf_counter()
-        source.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_SIZE})
-        timings["compile_s"] = time.perf_counter() - t0
-        for first in range(0, steps, chunk):
-            n = min(chunk, steps - first)
-            source.run(condition=RunSteps(num_steps=n))
-            for step in range(first, first + n):
-                flat = recorder.receive()
-                for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
-                    b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
-                    if 0 <= b < B:
-                        rec[name][b, t] = flat[lo:hi].reshape(shape)
-            bar.update(n)
-        peak = _process_tree_rss_mb()  # everything is allocated by now
-        window = T + net.max_depth  # image b's steps, from its first input to its last output
-        volts = {name: _per_image(mon.get_data()[name]["v"], B, T, window).reshape(
-            B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
+        with lava_runtime(source, cfg, {"pypy_channel_size": CHANNEL_SIZE}):
+            timings["compile_s"] = time.perf_counter() - t0
+            volts = _run_steps(source, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar)
+            peak = _process_tree_rss_mb()  # everything is allocated by now
     finally:
         bar.close()
-        if source.runtime is not None:
-            source.stop()
     timings["total_s"] = time.perf_counter() - t_start
     timings["run_s"] = timings["total_s"] - timings["build_s"] - timings.get("compile_s", 0.0)
     spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
@@ -258,6 +243,25 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
         voltages=voltages, quantization=quant)
+
+
+def _run_steps(source, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar) -> dict:
+    """Run all steps, `chunk` at a time, filling `rec` from the recorder; returns the probed voltages."""
+    from lava.magma.core.run_conditions import RunSteps
+
+    for first in range(0, steps, chunk):
+        n = min(chunk, steps - first)
+        source.run(condition=RunSteps(num_steps=n))
+        for step in range(first, first + n):
+            flat = recorder.receive()
+            for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+                b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
+                if 0 <= b < B:
+                    rec[name][b, t] = flat[lo:hi].reshape(shape)
+        bar.update(n)
+    window = T + net.max_depth  # image b's steps, from its first input to its last output
+    return {name: _per_image(mon.get_data()[name]["v"], B, T, window).reshape(
+        B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
 
 
 def _per_image(trace: np.ndarray, B: int, T: int, window: int) -> np.ndarray:
