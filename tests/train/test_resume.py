@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from snnpar.checkpoint import read_checkpoint
-from snnpar.train import STATE_FILE, Trainer
+from snnpar.errors import UserError
+from snnpar.train import STATE_FILE, Trainer, read_training_state
 
 
 class Killed(RuntimeError):
@@ -37,7 +38,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_config, teacher_ch
     killed.kill_after = killed.steps_per_epoch + 1  # mid-way through the second epoch
     with pytest.raises(Killed):
         killed.fit()
-    assert torch.load(tmp_path / "killed" / STATE_FILE, weights_only=False)["epoch"] == 1
+    assert read_training_state(tmp_path / "killed" / STATE_FILE)["epoch"] == 1
 
     resumed = Trainer(tiny_config(out=str(tmp_path / "killed"), **common), resume=True)
     assert resumed.start_epoch == 1
@@ -66,7 +67,7 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(tiny_config, teacher_ch
 
 def test_a_new_run_refuses_to_overwrite_and_resume_needs_a_run(tiny_config, tmp_path):
     Trainer(tiny_config(out=str(tmp_path / "a"))).fit()
-    with pytest.raises(FileExistsError, match="--resume"):
+    with pytest.raises(UserError, match="--resume"):
         Trainer(tiny_config(out=str(tmp_path / "a")))
-    with pytest.raises(FileNotFoundError, match="nothing to resume"):
+    with pytest.raises(UserError, match="nothing to resume"):
         Trainer(tiny_config(out=str(tmp_path / "b")), resume=True)
