@@ -36,17 +36,28 @@ def write_error(path: str | Path, err: OSError) -> UserError | None:
                      "choose another output path")
 
 
-def new_file_mode() -> int:
-    """0666 less the process umask: the mode `open()` gives a new file (mkstemp gives 0600)."""
-    try:  # Linux: the umask without changing it (os.umask would, for a moment, in every thread)
+def umask() -> int:
+    """The process umask, read without changing it where Linux allows (os.umask sets it, for a moment,
+    in every thread)."""
+    try:
         for line in Path("/proc/self/status").read_text().splitlines():
             if line.startswith("Umask:"):
-                return 0o666 & ~int(line.split()[1], 8)
+                return int(line.split()[1], 8)
     except (OSError, ValueError):
         pass
     mask = os.umask(0o022)
     os.umask(mask)
-    return 0o666 & ~mask
+    return mask
+
+
+def new_file_mode() -> int:
+    """0666 less the umask: the mode `open()` gives a new file (mkstemp gives 0600)."""
+    return 0o666 & ~umask()
+
+
+def new_folder_mode() -> int:
+    """0777 less the umask: the mode `mkdir` gives a new folder (mkdtemp gives 0700)."""
+    return 0o777 & ~umask()
 
 
 @contextmanager

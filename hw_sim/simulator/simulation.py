@@ -24,6 +24,7 @@ from hw_sim.chip.quantize import Quantization, QuantizationConfig, quantize
 from hw_sim.simulator.build import build, precision_tag, process_models
 from hw_sim.simulator.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
 from hw_sim.simulator.runtime import lava_runtime
+from snnpar.errors import UserError
 
 
 @dataclass
@@ -42,18 +43,37 @@ class SimulationResult:
 
 
 def load_graph(graph_or_path):
+    """A graph object as it is; a path read with `export.read_graph` (which knows the SSA extension node and
+    reports a damaged file as a UserError naming it)."""
     if not isinstance(graph_or_path, (str, os.PathLike)):
         return graph_or_path
-    path = Path(graph_or_path)
-    if not path.exists():
-        raise FileNotFoundError(f"NIR file {path} does not exist")
     try:
         from export import read_graph
-    except ImportError:
+    except ImportError:  # hw_sim without export: standard NIR only
         import nir
 
+        path = Path(graph_or_path)
+        if not path.is_file():
+            raise UserError(f"NIR file {path} does not exist") from None
         return nir.read(path)
-    return read_graph(path)
+    return read_graph(graph_or_path)
+
+
+def lower_graph(graph, dt: float | None, source) -> Network:
+    """`lowering.lower`, with a graph it cannot lower reported as the user's file (a UserError naming it)."""
+    try:
+        return lower(graph, dt=dt)
+    except ValueError as err:  # every ValueError of the lowering is about the graph it was given
+        message = str(err) if str(source) in str(err) else f"{source}: {err}"
+        raise UserError(message) from err
+
+
+def input_shape(graph, source) -> tuple[int, ...]:
+    """The shape of the graph's one Input node."""
+    shapes = [tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values() if type(n).__name__ == "Input"]
+    if len(shapes) != 1:
+        raise UserError(f"{source}: the graph has {len(shapes)} Input nodes; a simulation needs exactly one")
+    return shapes[0]
 
 
 def hardware_run_config(select_tag: str):
@@ -97,7 +117,7 @@ def encode(net: Network, images: np.ndarray, T: int, steps: int, quant: Quantiza
     if images.shape[1:] == tuple(shape):
         images = np.repeat(images[:, None], T, axis=1)
     if images.shape[2:] != tuple(shape) or images.shape[1] != T:
-        raise ValueError(f"expected images [B, {', '.join(map(str, shape))}] or sequences [B, {T}, ...], "
+        raise UserError(f"expected images [B, {', '.join(map(str, shape))}] or sequences [B, {T}, ...], "
                          f"got {list(images.shape)}")
     data = np.zeros((images.shape[0], *lava_shape(shape), steps))
     for b, seq in enumerate(images):
@@ -167,26 +187,29 @@ def import_lava_runtime() -> None:
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
         quantization: QuantizationConfig | Quantization = QuantizationConfig(), record: list[str] | None = None,
         probe_voltage: tuple[str, ...] = (), conv_model: str = "vectorised", progress: bool = True,
-        hardware: bool = False, fuse: bool = True) -> SimulationResult:
+        hardware: bool = False, fuse: bool = True, source: str | os.PathLike | None = None) -> SimulationResult:
     """Simulate a NIR graph in Lava for each image; see the module docstring. `fuse=False` gives every
-    layer its own Lava process (slower, same results)."""
+    layer its own Lava process (slower, same results). `source` names the graph in messages (default:
+    its path, or "the graph")."""
     import_lava_runtime()
     from tqdm import tqdm
 
     from hw_sim.simulator.processes.recorder import make_recorder
 
     if mode not in ("float", "fixed"):
-        raise ValueError(f"mode must be 'float' or 'fixed', not {mode!r}")
+        raise UserError(f"mode must be 'float' or 'fixed', not {mode!r}")
     t_start = time.perf_counter()
+    source = source or (graph_or_path if isinstance(graph_or_path, (str, os.PathLike)) else "the graph")
     graph = load_graph(graph_or_path)
-    net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
+    net = graph if isinstance(graph, Network) else lower_graph(graph, dt, source)
     T = int(T or net.time_steps or 0)
     if T <= 0:
-        raise ValueError("number of time steps unknown: the graph has no metadata 'time_steps'; pass T=")
+        raise UserError(f"{source}: number of time steps unknown: the graph has no metadata 'time_steps'; pass --T "
+                        "(T= in Python)")
     images = np.asarray(images, dtype=np.float64)
     for name in (*(record or ()), *probe_voltage):
         if not isinstance(net.nodes.get(name), Neurons):
-            raise ValueError(f"cannot record {name!r}: not a neuron node of the graph; neuron nodes: "
+            raise UserError(f"cannot record {name!r}: not a neuron node of the graph; neuron nodes: "
                              f"{[n.name for n in net.of_type(Neurons)]}")
     quant = None
     if mode == "fixed":
@@ -203,8 +226,8 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
                separate=frozenset(probe_voltage), conv_model=conv_model)
     B, steps = len(images), ln.num_steps
-    source = ln.processes[net.input.name]
-    source.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
+    ring = ln.processes[net.input.name]
+    ring.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
     neurons = [n.name for n in net.of_type(Neurons) if record is None or n.name in record]
     graded = [e.source for e in net.readout.inputs if e.source not in neurons]
     signals = neurons + graded
@@ -227,9 +250,9 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     bar = tqdm(total=steps, desc=f"lava {mode}", unit="step", disable=not progress)
     t0 = time.perf_counter()
     try:
-        with lava_runtime(source, cfg, {"pypy_channel_size": CHANNEL_SIZE}):
+        with lava_runtime(ring, cfg, {"pypy_channel_size": CHANNEL_SIZE}):
             timings["compile_s"] = time.perf_counter() - t0
-            volts = _run_steps(source, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar)
+            volts = _run_steps(ring, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar)
             peak = _process_tree_rss_mb()  # everything is allocated by now
     finally:
         bar.close()
