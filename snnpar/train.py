@@ -146,6 +146,8 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     try:
         if values.get("image_size") is not None:
             values["image_size"] = tuple(int(v) for v in values["image_size"])
+            if len(values["image_size"]) != 2:
+                raise ValueError(f"image_size must be (H, W), got {list(values['image_size'])}")
         if values.get("lr_milestones") is not None:
             values["lr_milestones"] = tuple(int(v) for v in values["lr_milestones"])
     except (TypeError, ValueError) as err:
@@ -717,6 +719,12 @@ def read_training_state(path: Path) -> dict[str, Any]:
                            "history", "rng") if k not in state]
     if missing:
         raise UserError(f"training state {path} lacks {', '.join(missing)}; the file is damaged")
+    if not isinstance(state["model"], dict):
+        raise UserError(f"training state {path}: 'model' is not a state dict; the file is damaged")
+    for name, value in state["model"].items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UserError(f"training state {path}: weights {name!r} hold NaN or infinite values; the run diverged "
+                            "before this state was saved: start a new run with a lower --lr")
     return state
 
 
@@ -742,7 +750,12 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
         raise UserError(f"cannot resume {run_dir}: {what}; pass the folder a `snnpar train --out` wrote")
     values = load_config_file(path)
     values.pop("out", None)
-    return config_from_dict({**values, "out": str(run_dir)})
+    try:
+        config = config_from_dict({**values, "out": str(run_dir)})
+        validate_config(config)
+    except UserError as err:
+        raise UserError(f"{path}: {err}; the file was damaged or edited: restore it, or start a new run") from err
+    return config
 
 
 def train(config: TrainConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:

@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     if n == 0:
         raise UserError(f"split {args.split!r} of {args.root} has no images; choose another --split")
     images = torch.stack([data[i][0] for i in range(n)]).double()
-    reports = compare_checkpoint(args.checkpoint, graph, images, modes=tuple(args.modes))
+    reports = compare_checkpoint(args.checkpoint, args.nir, images, modes=tuple(args.modes))
     text = "\n\n".join(r.table() for r in reports)
     print(text)
     write_json({"checkpoint": str(args.checkpoint), "nir": str(args.nir), "reports": [r.to_dict() for r in reports]},

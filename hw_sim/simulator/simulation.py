@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,11 +61,13 @@ def load_graph(graph_or_path):
     return read_graph(graph_or_path)
 
 
-def lower_graph(graph, dt: float | None, source) -> Network:
-    """`lowering.lower`, with a graph it cannot lower reported as the user's file (a UserError naming it)."""
+@contextmanager
+def graph_errors(source) -> Iterator[None]:
+    """Lowering and building are functions of the graph alone: a ValueError there means the graph cannot be
+    run here, and is reported as the user's file (a UserError naming `source`)."""
     try:
-        return lower(graph, dt=dt)
-    except ValueError as err:  # every ValueError of the lowering is about the graph it was given
+        yield
+    except ValueError as err:
         message = str(err) if str(source) in str(err) else f"{source}: {err}"
         raise UserError(message) from err
 
@@ -201,7 +205,8 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     t_start = time.perf_counter()
     source = source or (graph_or_path if isinstance(graph_or_path, (str, os.PathLike)) else "the graph")
     graph = load_graph(graph_or_path)
-    net = graph if isinstance(graph, Network) else lower_graph(graph, dt, source)
+    with graph_errors(source):
+        net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
     T = int(T or net.time_steps or 0)
     if T <= 0:
         raise UserError(f"{source}: number of time steps unknown: the graph has no metadata 'time_steps'; pass --T "
@@ -223,8 +228,9 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     voltage_readout = [e.source for e in net.readout.inputs
                        if isinstance(net.nodes[e.source], Neurons) and not net.nodes[e.source].spiking]
     probe_voltage = tuple(dict.fromkeys([*probe_voltage, *voltage_readout]))
-    ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
-               separate=frozenset(probe_voltage), conv_model=conv_model)
+    with graph_errors(source):
+        ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
+                   separate=frozenset(probe_voltage), conv_model=conv_model)
     B, steps = len(images), ln.num_steps
     ring = ln.processes[net.input.name]
     ring.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
