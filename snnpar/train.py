@@ -710,7 +710,7 @@ def read_training_state(path: Path) -> dict[str, Any]:
     (numpy arrays) and the schedule's TrainConfig: exactly those, and nothing else, are allowed in them."""
     from snnpar.checkpoint import load_torch_file
 
-    legacy = (np.core.multiarray._reconstruct, np.ndarray, np.dtype, TrainConfig)
+    legacy = (np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32)), TrainConfig)
     state = load_torch_file(path, "training state", legacy_globals=legacy)
     if not isinstance(state, dict) or state.get("format") not in (STATE_FORMAT, *LEGACY_STATE_FORMATS):
         raise UserError(f"{path} is not a training state written by `snnpar train` (format "
