@@ -18,7 +18,7 @@ from hw_sim.analysis.energy_profiles import DEFAULT_PROFILE, PROFILES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by `snnpar train`")
     parser.add_argument("--data", required=True, help="data set name: synthetic | pa100k | peta | rap")
-    parser.add_argument("--root", required=True, type=Path, help="data set folder (e.g. the one `snnpar data synthetic` wrote)")
+    parser.add_argument("--root", required=True, type=Path, help="data set folder (e.g. the one `snnpar data synth` wrote)")
     parser.add_argument("--split", default="test", help="split to take images from (default: test)")
     parser.add_argument("--n", type=int, default=8, metavar="K", help="number of images to average over (default 8)")
     parser.add_argument("--nir", type=Path, help="the student's NIR graph (`snnpar export-nir`): enables the exact event count")
