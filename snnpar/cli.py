@@ -55,18 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
-    if not getattr(args, "_module", None):
-        build_parser().print_help()
-        return USAGE_ERROR
     try:
         with _sigterm_as_interrupt():
+            args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+            if not getattr(args, "_module", None):
+                build_parser().print_help()
+                return USAGE_ERROR
             return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return USAGE_ERROR
     except KeyboardInterrupt:
-        print(f"interrupted: snnpar {args.command} stopped before it finished; files it completed are whole, "
+        print(f"interrupted: snnpar {command or ''} stopped before it finished; files it completed are whole, "
               "nothing half-written was kept", file=sys.stderr)
         return INTERRUPTED
 
