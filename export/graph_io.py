@@ -35,6 +35,9 @@ from snnpar.errors import UserError
 # first unexpected keyword, so this is the text `nir.read` shows.
 EXTENSIONS: dict[str, type[nir.NIRNode]] = {EXTENSION_NAME: SpikingSelfAttention}
 MARKER = "Extension node {name} (snnpar) cannot be loaded by nir.read - use export.read_graph"
+# the node types of NIR itself (nir.ir also exports the base class and helper functions)
+NODE_TYPES = sorted(n for n in nir.ir.__all__ if isinstance(getattr(nir.ir, n), type)
+                    and issubclass(getattr(nir.ir, n), nir.NIRNode) and n != "NIRNode")
 
 
 def write_graph(graph: nir.NIRGraph, path: str | Path, compression: str | None = None) -> Path:
@@ -186,14 +189,16 @@ def _node_from_dict(data: dict[str, Any], type_check: bool, path: Path, where: s
             if missing:
                 raise UserError(f"{path}: {where} has edges to nodes that do not exist: {missing}")
             return nir.NIRGraph(nodes=nodes, edges=edges, metadata=data.get("metadata", {}), type_check=type_check)
-        if kind not in nir.ir.__all__:
+        if kind not in NODE_TYPES:
             raise UserError(f"{path}: {where} has type {kind or '(none)'!r}, which is neither a NIR node nor an snnpar "
-                            f"extension; this reader knows {', '.join(sorted(nir.ir.__all__))}, "
-                            f"{', '.join(sorted(EXTENSIONS))}")
+                            f"extension; this reader knows {', '.join(NODE_TYPES)}, {', '.join(sorted(EXTENSIONS))}")
         data["type"] = kind
         return nir.dict2NIRNode(data)
     except UserError:
         raise
+    except UnicodeDecodeError as err:  # HDF5 bytes where text belongs (metadata, names): opaque data
+        raise UserError(f"{path}: {where} holds bytes that are not text where text belongs (metadata or names); "
+                        "the file is damaged or was written by something other than a NIR writer") from err
     except (AssertionError, AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
         # nir's node constructors: missing, unexpected or mis-shaped fields, edges of the wrong form
         raise UserError(f"{path}: {where} ({kind or 'no type'}) cannot be read ({type(err).__name__}: "

@@ -204,11 +204,17 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as err:  # shapes that do not fit the preset
-        detail = next((line.strip() for line in str(err).splitlines() if "size mismatch" in line), str(err)[:200])
-        raise UserError(f"checkpoint {path} does not fit preset {data['preset']!r}: {detail}") from err
+        raise UserError(f"checkpoint {path} does not fit preset {data['preset']!r}: {mismatch_detail(err)}") from err
     card = ModelCard(data["preset"], data["model_kwargs"], data["attribute_names"], data["normalization"],
                      data.get("extra", {}), weights_fingerprint(data["state_dict"]))
     return model.to(map_location).eval(), card
+
+
+def mismatch_detail(err: Exception) -> str:
+    """The informative line of torch's load_state_dict error (the first size mismatch, else its start)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return next((line for line in lines if "size mismatch" in line or "Missing key" in line or "Unexpected key" in line),
+                lines[0] if lines else type(err).__name__)[:240]
 
 
 def _strict_keys(model: nn.Module, state: dict[str, torch.Tensor]) -> tuple[list[str], list[str]]:

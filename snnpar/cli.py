@@ -55,8 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    signals: list[int] = []
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupt(signals):
             args = build_parser(command if command in COMMANDS else None).parse_args(argv)
             if not getattr(args, "_module", None):
                 build_parser().print_help()
@@ -65,10 +66,20 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"error: {one_line(err)}", file=sys.stderr)
         return USAGE_ERROR
+    except Exception:
+        if not signals:
+            raise
+        # Ctrl-C inside a C extension's import (numpy's, for one) comes back as that import's ImportError:
+        # an exception after an interrupt is the interrupt's doing, not a bug
+        return _interrupted(command)
     except KeyboardInterrupt:
-        print(f"interrupted: snnpar {command or ''} stopped before it finished; files it completed are whole, "
-              "nothing half-written was kept", file=sys.stderr)
-        return INTERRUPTED
+        return _interrupted(command)
+
+
+def _interrupted(command: str | None) -> int:
+    print(f"interrupted: snnpar {command or ''} stopped before it finished; files it completed are whole, "
+          "nothing half-written was kept", file=sys.stderr)
+    return INTERRUPTED
 
 
 def one_line(err: BaseException) -> str:
@@ -77,20 +88,23 @@ def one_line(err: BaseException) -> str:
 
 
 @contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (kill, a batch scheduler's time limit) ends a command the way Ctrl-C does."""
+def _signals_as_interrupt(arrived: list[int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (kill, a batch scheduler's time limit) end a command the same way: a
+    KeyboardInterrupt, with the signal noted in `arrived`. The previous handlers are restored after."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def interrupt(signum, frame):
+        arrived.append(signum)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -165,6 +165,9 @@ def resolve_config(recipe: str | None = None, file_values: dict[str, Any] | None
     """Recipe defaults <- config file <- command-line overrides; then the loss weights and a validity check."""
     file_values, overrides = dict(file_values or {}), {k: v for k, v in (overrides or {}).items() if v is not None}
     data = overrides.get("data", file_values.get("data", TrainConfig.data))
+    from snnpar.data.dataset import canonical_name
+
+    canonical_name(data)  # an unknown data set is the first thing to say: the recipe's defaults depend on it
     name = recipe or overrides.pop("recipe", None) or file_values.get("recipe") or default_recipe(data)
     if name not in RECIPES:
         raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
@@ -685,9 +688,10 @@ class Trainer:
             if self.projection is not None:
                 self.projection.load_state_dict(state["projection"])
         except (KeyError, RuntimeError, ValueError, TypeError) as err:
-            raise UserError(f"training state {path} does not fit the run in {self.run_dir} ({type(err).__name__}: "
-                            f"{str(err).splitlines()[0][:160]}); was {CONFIG_FILE} edited? Start a new run "
-                            "(another --out)") from err
+            from snnpar.checkpoint import mismatch_detail
+
+            raise UserError(f"training state {path} does not fit the run in {self.run_dir} ({mismatch_detail(err)}); "
+                            f"was {CONFIG_FILE} edited? Start a new run (another --out)") from err
         self.start_epoch, self.best_mA, self.best_epoch = state["epoch"], state["best_mA"], state["best_epoch"]
         self.history = list(state["history"])
         rng = state["rng"]

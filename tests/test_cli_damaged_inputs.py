@@ -10,6 +10,7 @@ this process (every case fails before Lava would start) and checks the contract.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -52,6 +53,7 @@ from snnpar.models import create_model
 SIZE = (32, 16)  # 2 tokens: every file is small
 DAMAGES = ("truncated", "random bytes", "empty", "wrong type", "wrong shape", "unknown node", "NaN", "payload")
 OUTCOMES: dict[tuple[str, str], str] = {}
+MESSAGES: dict[tuple[str, str], str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -174,8 +176,9 @@ def record(command: str, kind: str, damage: str, outcome: str) -> None:
     OUTCOMES[(f"{command} ({kind})", damage)] = outcome
 
 
-def check_contract(code: int, err: str, damaged: Path) -> str:
+def check_contract(code: int, err: str, damaged: Path, case: tuple[str, str]) -> str:
     lines = [line for line in err.splitlines() if line.strip()]
+    MESSAGES[case] = lines[-1] if lines else "(nothing on stderr)"
     assert "Traceback" not in err, err
     assert code == 2, f"exit {code}: {err}"
     assert len(lines) == 1 and lines[0].startswith("error: "), err
@@ -189,7 +192,7 @@ def check_contract(code: int, err: str, damaged: Path) -> str:
 def test_damaged_input_is_one_clear_error_and_writes_nothing(workspace, tmp_path, capsys, command, kind, damage):
     try:
         code, err, damaged = run_damaged(workspace, tmp_path, command, kind, damage, capsys)
-        outcome = check_contract(code, err, damaged)
+        outcome = check_contract(code, err, damaged, (f"{command} ({kind})", damage))
     except BaseException as failure:
         record(command, kind, damage, f"FAILED: {type(failure).__name__}: {str(failure).splitlines()[0][:80]}")
         raise
@@ -204,7 +207,7 @@ def test_payload_in_a_file_never_runs(workspace, tmp_path, capsys, command, kind
     try:
         code, err, damaged = run_damaged(workspace, tmp_path, command, kind, "payload", capsys)
         assert not payload_marker().exists(), "the payload ran"
-        outcome = check_contract(code, err, damaged) + ", payload not run"
+        outcome = check_contract(code, err, damaged, (f"{command} ({kind})", "payload")) + ", payload not run"
     except BaseException as failure:
         record(command, kind, "payload", f"FAILED: {type(failure).__name__}: {str(failure).splitlines()[0][:80]}")
         raise
@@ -230,4 +233,8 @@ def outcome_table() -> str:
         cells = ["exit 2, named" if c.startswith("exit 2") and d != "payload" else
                  "exit 2, named, not run" if c.startswith("exit 2") else c for c, d in zip(cells, DAMAGES)]
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    lines += ["", "Messages (the folder of each case shortened to CASE/):", ""]
+    for (row, damage), message in sorted(MESSAGES.items(), key=lambda item: (rows.index(item[0][0]),
+                                                                            DAMAGES.index(item[0][1]))):
+        lines.append(f"- {row}, {damage}: `{re.sub(r'/tmp/[^ ]*?/(test_[^/ ]*|valid[0-9]*)/', 'CASE/', message)}`")
     return "\n".join(lines) + "\n"
