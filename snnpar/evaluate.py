@@ -59,7 +59,7 @@ def check_attribute_names(expected: Sequence[str], found: Sequence[str], what: s
         extra = [n for n in found if n not in expected][:5]
         detail = f"{len(expected)} vs {len(found)} attributes; only in {what}: {missing}, only in the data: {extra}"
     raise UserError(f"{what} does not fit the data set {where}: {detail}. "
-                     "Use a checkpoint trained on this data set (same attributes, same order).")
+                    "Use a checkpoint trained on this data set (same attributes, same order).")
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype | None):
@@ -173,4 +173,4 @@ def _check_normalization(normalization: dict[str, list[float]], checkpoint: str 
     for key in ("mean", "std"):
         if not np.allclose(normalization[key], NORMALIZATION[key]):
             raise UserError(f"checkpoint {checkpoint} expects images normalised with {key}={normalization[key]}, "
-                             f"but the data loader uses {NORMALIZATION[key]}; evaluate with a matching loader")
+                            f"but the data loader uses {NORMALIZATION[key]}; evaluate with a matching loader")

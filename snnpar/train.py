@@ -345,7 +345,7 @@ class FrozenTeacher:
 
         if not Path(path).is_file():
             raise UserError(f"teacher checkpoint {path} does not exist; train one first with "
-                                    "`snnpar train --model vtb-tiny ...` (or vtb-b16) and pass its best.pt")
+                            "`snnpar train --model vtb-tiny ...` (or vtb-b16) and pass its best.pt")
         self.model, self.card = load_model(path, map_location=device)
         self.model.requires_grad_(False).eval()
         self.path = Path(path)
@@ -365,7 +365,7 @@ class FrozenTeacher:
     def require_features(self) -> None:
         if self.kind != "teacher":
             raise UserError(f"feature KD needs a VTB teacher (visual and text features); {self.path} holds a "
-                             f"{self.kind} ({self.card.preset}). Use --kd response, or a teacher checkpoint.")
+                            f"{self.kind} ({self.card.preset}). Use --kd response, or a teacher checkpoint.")
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> Any:
@@ -441,7 +441,7 @@ class Trainer:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_train_batches)
         if self.steps_per_epoch == 0:
             raise UserError(f"the {config.train_split!r} split of {self.data_desc} holds {len(self.train_set)} "
-                             f"images, fewer than one batch of {config.batch_size}; lower --batch-size")
+                            f"images, fewer than one batch of {config.batch_size}; lower --batch-size")
         self.bn_loader = None
         if config.recalibrate_bn_images > 0:  # a fixed sample of un-augmented training images
             plain = load_dataset(config.data, config.root, config.train_split, image_size=self.image_size,
@@ -505,7 +505,7 @@ class Trainer:
             visual, text = teacher_out.visual_tokens.float(), teacher_out.text_features.float()
             if tokens.shape[1] != visual.shape[1]:
                 raise UserError(f"feature KD compares token maps: the student has {tokens.shape[1]} tokens, the "
-                                 f"teacher {visual.shape[1]}; train both at the same image size")
+                                f"teacher {visual.shape[1]}; train both at the same image size")
             parts["feature_kd"] = feature_kd(tokens, visual, text, self.train_projection)
             total = total + cfg.feature_weight * parts["feature_kd"]
         return total, parts
@@ -532,7 +532,7 @@ class Trainer:
             total, parts = self.compute_loss(images, labels)
             if not torch.isfinite(total):
                 raise UserError(f"the training loss became {total.item()} at epoch {epoch + 1}, step "
-                                         f"{step + 1}; lower the learning rate (--lr) or check the data")
+                                f"{step + 1}; lower the learning rate (--lr) or check the data")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if cfg.grad_clip:
