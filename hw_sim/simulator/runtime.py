@@ -9,7 +9,8 @@ come: the command hangs, and workers, zombies and segments stay behind. So here:
   to the whole group reaches the parent alone, which decides how the run ends;
 - stopping has a deadline: Lava's own `Runtime.stop()` in a helper thread; whatever is still alive after
   it is killed (SIGKILL) and reaped; then the shared-memory manager is shut down, which unlinks every
-  segment (and what it could not unlink is unlinked here). Ctrl-C during that clean-up (which has its own deadline) takes effect after it.
+  segment (what it could not unlink is unlinked here). Ctrl-C during that clean-up, which has its own
+  deadline, takes effect after it.
 
 Nothing here knows about graphs or images (`hw_sim.simulator.simulation` runs them).
 """
@@ -68,7 +69,7 @@ def lava_runtime(process: Any, run_cfg: Any, compile_config: dict[str, Any]) -> 
 
 def stop_runtime(runtime: Any, timeout: float) -> None:
     """Stop `runtime` (a Lava Runtime, possibly half-initialised, or None) within about `timeout` seconds
-    plus the terminate deadline; afterwards no worker of it is alive and its segments are unlinked."""
+    plus the kill deadline; afterwards no worker of it is alive and its segments are unlinked."""
     if runtime is None:
         return
     with _signals_deferred():
