@@ -113,7 +113,10 @@ def test_a_signal_at_any_moment_ends_the_run_cleanly(graph_and_image, moment, si
         assert proc.poll() is not None, "the command hung after the signal"
         err = proc.stderr.read()
         lines = [line for line in err.splitlines() if line.strip() and not line.lstrip().startswith("lava ")]
-        assert proc.returncode == 130, err[-2000:]
+        # 130, or ended by SIGINT itself (a shell shows 130 for both): when Ctrl-C lands in Python code that a
+        # C extension runs while it is imported (torch's, numpy's), the interpreter notes an unhandled
+        # KeyboardInterrupt that no Python code can clear, and re-raises SIGINT as it exits, after main's line
+        assert proc.returncode == 130 or (moment == "importing" and proc.returncode == -signal.SIGINT), err[-2000:]
         assert "Traceback" not in err and lines[-1].startswith("interrupted: snnpar simulate"), err[-2000:]
         for _ in range(100):  # the resource tracker leaves a moment after its last client
             survivors = session_processes(proc.pid)
