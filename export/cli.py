@@ -33,19 +33,29 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from export import export_nir
+    from export.provenance import provenance
+    from snnpar.atomic_file import check_output_file
     from snnpar.checkpoint import load_model
+    from snnpar.errors import UserError
 
     start = time.perf_counter()
+    output = check_output_file(args.output, "-o")
+    if Path(args.checkpoint).exists() and output.exists() and output.samefile(args.checkpoint):
+        raise UserError(f"-o {output} is the checkpoint itself; writing the graph there would destroy it: give a "
+                        ".nir file name")
     model, card = load_model(args.checkpoint)
     if not card.preset.startswith("snnpar"):
-        raise SystemExit(f"error: {args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students (snnpar-*) only")
-    graph = export_nir(model, args.output, preset=card.preset, attribute_names=card.attribute_names, normalization=card.normalization,
-                       dtype=np.dtype(args.dtype), compression=None if args.compression == "none" else args.compression,
-                       portable=args.portable)
-    size = Path(args.output).stat().st_size
+        raise UserError(f"{args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students "
+                        "(snnpar-*) only")
+    graph = export_nir(model, output, preset=card.preset, attribute_names=card.attribute_names,
+                       normalization=card.normalization, dtype=np.dtype(args.dtype),
+                       compression=None if args.compression == "none" else args.compression,
+                       metadata=provenance(card, args.checkpoint), portable=args.portable)
+    size = output.stat().st_size
     meta = graph.metadata
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {size / 2**20:.1f} MiB, "
-          f"attention {meta['attention']}, T={meta['time_steps']}, dt={meta['dt']}, {time.perf_counter() - start:.1f} s")
+          f"attention {meta['attention']}, T={meta['time_steps']}, dt={meta['dt']}, weights {card.fingerprint}, "
+          f"{time.perf_counter() - start:.1f} s")
     if meta.get("portable"):
         print("portable: only Input, Conv2d, LIF and Output nodes (run other tools with dt = 1e-4; e.g. "
               "norse.torch.from_nir(nir.read(path), dt=1e-4))")

@@ -8,6 +8,11 @@ point of constructing it, then rejects with a readable message: its ``type`` is 
 message, so `nir.read` raises ``TypeError: ... unexpected keyword argument 'Extension node
 SpikingSelfAttention ...: use export.read_graph'`` instead of a bare AssertionError.
 `read_graph` recognises the ``extension`` field and rebuilds the node. Nothing here runs a graph.
+
+Graphs are files users exchange: `read_graph` turns whatever can be wrong with one (not HDF5, truncated,
+a node of unknown type, fields that do not fit the node, NaN or infinite parameters) into one
+`UserError` naming the file and the node; HDF5 holds only arrays and strings, so reading one runs no
+code. `write_graph` refuses non-finite parameters before touching the disk.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from snnpar.errors import UserError
 # first unexpected keyword, so this is the text `nir.read` shows.
 EXTENSIONS: dict[str, type[nir.NIRNode]] = {EXTENSION_NAME: SpikingSelfAttention}
 MARKER = "Extension node {name} (snnpar) cannot be loaded by nir.read - use export.read_graph"
+# the node types of NIR itself (nir.ir also exports the base class and helper functions)
+NODE_TYPES = sorted(n for n in nir.ir.__all__ if isinstance(getattr(nir.ir, n), type)
+                    and issubclass(getattr(nir.ir, n), nir.NIRNode) and n != "NIRNode")
 
 
 def write_graph(graph: nir.NIRGraph, path: str | Path, compression: str | None = None) -> Path:
@@ -42,6 +50,10 @@ def write_graph(graph: nir.NIRGraph, path: str | Path, compression: str | None =
     path = Path(path)
     if not isinstance(graph, nir.NIRGraph):
         raise TypeError(f"write_graph expects a nir.NIRGraph, got {type(graph).__name__}")
+    bad = non_finite_fields(graph)
+    if bad:
+        raise UserError(f"cannot write {path}: {bad[0]} holds NaN or infinite values (the model's weights are not "
+                        "finite: the training diverged); export a checkpoint whose weights are finite")
     stored = _storage_dict(graph)  # before touching the disk: bad metadata or nodes fail here
     with atomic_output(path) as tmp, h5py.File(tmp, "w") as f:
         f.create_dataset("version", data=nir.version, dtype=h5py.string_dtype())
@@ -50,16 +62,47 @@ def write_graph(graph: nir.NIRGraph, path: str | Path, compression: str | None =
 
 
 def read_graph(path: str | Path, type_check: bool = True) -> nir.NIRGraph:
-    """Read a NIR file, including the project's extension nodes; metadata comes back as plain Python values."""
+    """Read a NIR file, including the project's extension nodes; metadata comes back as plain Python values.
+    Anything wrong with the file is a UserError naming it (see the module docstring)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"NIR file {path} does not exist; write one with `snnpar export-nir CKPT -o {path.name}`")
+    if not path.exists():
+        raise UserError(f"NIR file {path} does not exist; write one with `snnpar export-nir CKPT -o {path.name}`")
+    if path.is_dir():
+        raise UserError(f"NIR file {path} is a folder; give the .nir file")
     try:
         with h5py.File(path, "r") as f:
+            if "node" not in f:
+                raise UserError(f"{path} is an HDF5 file but not a NIR graph (it has no 'node' group); give a file "
+                                "written by `snnpar export-nir` or another NIR tool")
             data = hdf2dict(f["node"])
-    except (OSError, KeyError) as err:
-        raise ValueError(f"{path} is not a NIR file ({err}); NIR files are HDF5 with a 'node' group") from err
-    return _node_from_dict(data, type_check)
+    except UserError:
+        raise
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError) as err:  # h5py: not HDF5, truncated, unreadable
+        raise UserError(f"{path} is not a readable NIR file ({' '.join(str(err).split())[:200]}); NIR files are HDF5: "
+                        "is it truncated or something else?") from err
+    graph = _node_from_dict(data, type_check, path, "graph")
+    if not isinstance(graph, nir.NIRGraph):
+        raise UserError(f"{path} holds a single {type(graph).__name__} node, not a NIR graph")
+    bad = non_finite_fields(graph)
+    if bad:
+        raise UserError(f"{path}: {bad[0]} holds NaN or infinite values; the graph cannot be simulated. Export it "
+                        "again from a checkpoint whose weights are finite")
+    return graph
+
+
+def non_finite_fields(graph: nir.NIRGraph, where: str = "node") -> list[str]:
+    """'node NAME field FIELD' for every float parameter array of the graph (nested graphs too) that holds
+    NaN or an infinity."""
+    found = []
+    for name, node in graph.nodes.items():
+        if isinstance(node, nir.NIRGraph):
+            found += non_finite_fields(node, f"{where} {name} /")
+            continue
+        for field, value in vars(node).items():
+            array = np.asarray(value) if isinstance(value, (np.ndarray, float)) else None
+            if array is not None and array.dtype.kind == "f" and not np.isfinite(array).all():
+                found.append(f"{where} {name!r} field {field!r}")
+    return found
 
 
 def graph_differences(a: nir.NIRNode, b: nir.NIRNode, where: str = "graph") -> list[str]:
@@ -117,35 +160,50 @@ def _storage_dict(node: nir.NIRNode) -> dict[str, Any]:
     return stored
 
 
-def _node_from_dict(data: dict[str, Any], type_check: bool) -> nir.NIRNode:
+def _node_from_dict(data: dict[str, Any], type_check: bool, path: Path, where: str) -> nir.NIRNode:
+    """One stored node (a graph: recursively); `where` names it in messages ("graph", "node 'x'")."""
     data = dict(data)
-    if "metadata" in data:
-        data["metadata"] = normalize_metadata(data["metadata"])
-    extension = data.pop("extension", None)
-    if extension is not None:
-        if extension not in EXTENSIONS:
-            raise ValueError(f"unknown extension node type {extension!r}; this reader knows {sorted(EXTENSIONS)}")
-        version = int(data.pop("extension_version", EXTENSION_VERSION))
-        if version > EXTENSION_VERSION:
-            raise ValueError(f"{extension} node of schema version {version} is newer than this reader ({EXTENSION_VERSION})")
-        fields = {k: v for k, v in data.items() if k not in ("type", "nodes", "edges", MARKER.format(name=extension))}
-        return EXTENSIONS[extension].from_dict({**fields, "type": extension})
-    if data.get("type") == "NIRGraph":
-        children = data.get("nodes", {})
-        for name, child in children.items():
-            kind = _to_str(child.get("type", "")) if isinstance(child, dict) else ""
-            if kind not in nir.ir.__all__ and "extension" not in child:
-                raise UserError(f"node {name!r} has type {kind!r}, which is neither NIR {nir.version} nor a known "
-                                f"extension ({sorted(EXTENSIONS)}); the file was written by a newer or different tool")
-        nodes = {name: _node_from_dict(child, type_check) for name, child in children.items()}
-        edges = [(_to_str(a), _to_str(b)) for a, b in data.get("edges", [])]
-        for src, dst in edges:
-            missing = [n for n in (src, dst) if n not in nodes]
+    kind = _to_str(data.get("type", ""))
+    try:
+        if "metadata" in data:
+            data["metadata"] = normalize_metadata(data["metadata"])
+        extension = data.pop("extension", None)
+        if extension is not None:
+            extension = _to_str(extension)
+            if extension not in EXTENSIONS:
+                raise UserError(f"{path}: {where} is an extension node of unknown type {extension!r}; this reader "
+                                f"knows {sorted(EXTENSIONS)}")
+            version = int(data.pop("extension_version", EXTENSION_VERSION))
+            if version > EXTENSION_VERSION:
+                raise UserError(f"{path}: {where} is a {extension} node of schema version {version}, newer than this "
+                                f"reader ({EXTENSION_VERSION}); update snnpar")
+            fields = {k: v for k, v in data.items() if k not in ("type", "nodes", "edges", MARKER.format(name=extension))}
+            return EXTENSIONS[extension].from_dict({**fields, "type": extension})
+        if kind == "NIRGraph":
+            nodes = data.get("nodes", {})
+            if not isinstance(nodes, dict):
+                raise UserError(f"{path}: {where} has no group of nodes; the file is damaged")
+            nodes = {name: _node_from_dict(child, type_check, path, f"node {name!r}") for name, child in nodes.items()}
+            edges = [(_to_str(a), _to_str(b)) for a, b in np.asarray(data.get("edges", []), dtype=object).reshape(-1, 2)]
+            missing = sorted({n for edge in edges for n in edge} - set(nodes))
             if missing:
-                raise UserError(f"the graph's edge ({src!r} -> {dst!r}) names {missing[0]!r}, which is not a node of the "
-                                "graph; the file is damaged or was written by a tool with a bug")
-        return nir.NIRGraph(nodes=nodes, edges=edges, metadata=data.get("metadata", {}), type_check=type_check)
-    return nir.dict2NIRNode(data)
+                raise UserError(f"{path}: {where} has edges to nodes that do not exist: {missing}")
+            return nir.NIRGraph(nodes=nodes, edges=edges, metadata=data.get("metadata", {}), type_check=type_check)
+        if kind not in NODE_TYPES:
+            raise UserError(f"{path}: {where} has type {kind or '(none)'!r}, which is neither a NIR node nor an snnpar "
+                            f"extension; this reader knows {', '.join(NODE_TYPES)}, {', '.join(sorted(EXTENSIONS))}")
+        data["type"] = kind
+        return nir.dict2NIRNode(data)
+    except UserError:
+        raise
+    except UnicodeDecodeError as err:  # HDF5 bytes where text belongs (metadata, names): opaque data
+        raise UserError(f"{path}: {where} holds bytes that are not text where text belongs (metadata or names); "
+                        "the file is damaged or was written by something other than a NIR writer") from err
+    except (AssertionError, AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
+        # nir's node constructors: missing, unexpected or mis-shaped fields, edges of the wrong form
+        raise UserError(f"{path}: {where} ({kind or 'no type'}) cannot be read ({type(err).__name__}: "
+                        f"{' '.join(str(err).split())[:200]}); the file is damaged or not a NIR graph this reader "
+                        "supports") from err
 
 
 def _to_str(value: Any) -> str:

@@ -9,8 +9,9 @@ killed ablation continues with `--resume` (which also resumes a run killed half-
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from snnpar.errors import UserError
 
 ROWS = (("none", False, False), ("feature", True, False), ("response", False, True), ("both", True, True))
 
@@ -29,38 +30,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
+    from snnpar.atomic_file import check_output_folder
     from snnpar.evaluate import evaluate_checkpoint, format_table, table1_row, write_csv, write_text
     from snnpar.train import STATE_FILE, Trainer, read_run_config
     from snnpar.train_cli import build_config
 
     out = Path(args.out)
     if not args.teacher:
-        print("error: the ablation needs --teacher CKPT (rows 2-4 distil from it)", file=sys.stderr)
-        return 2
+        raise UserError("the ablation needs --teacher CKPT (rows 2-4 distil from it)")
+    check_output_folder(out, "--out")
     rows = []
-    try:
-        args.out = str(out / "none")  # placeholder; each row gets its own folder below
-        base = build_config(args)
-        for number, (kd, feature, response) in enumerate(ROWS, start=1):
-            run_dir = out / kd
-            config = replace(base, kd=kd, out=str(run_dir), bce_weight=args.bce_weight,
-                             response_weight=args.response_weight, feature_weight=args.feature_weight)
-            state = run_dir / STATE_FILE
-            resume = args.resume and state.is_file()
-            if resume:
-                config = replace(read_run_config(run_dir), epochs=config.epochs)
-            print(f"--- Table 3 row {number}: kd={kd} -> {run_dir}", flush=True)
-            trainer = Trainer(config, resume=resume)
-            if trainer.start_epoch < config.epochs:
-                trainer.fit()
-            result = evaluate_checkpoint(run_dir / "best.pt", config.data, config.root, args.split,
-                                         config.threshold, config.metric_definition, device=config.device)
-            rows.append({"NO.": number, "SNN": "yes", "Feature KD": "yes" if feature else "",
-                         "Response KD": "yes" if response else "", **table1_row(result.metrics),
-                         "run": str(run_dir)})
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    args.out = str(out / "none")  # placeholder; each row gets its own folder below
+    base = build_config(args)
+    for number, (kd, feature, response) in enumerate(ROWS, start=1):
+        run_dir = out / kd
+        config = replace(base, kd=kd, out=str(run_dir), bce_weight=args.bce_weight,
+                         response_weight=args.response_weight, feature_weight=args.feature_weight)
+        state = run_dir / STATE_FILE
+        resume = args.resume and state.is_file()
+        if resume:
+            config = replace(read_run_config(run_dir), epochs=config.epochs)
+        print(f"--- Table 3 row {number}: kd={kd} -> {run_dir}", flush=True)
+        trainer = Trainer(config, resume=resume)
+        if trainer.start_epoch < config.epochs:
+            trainer.fit()
+        result = evaluate_checkpoint(run_dir / "best.pt", config.data, config.root, args.split,
+                                     config.threshold, config.metric_definition, device=config.device)
+        rows.append({"NO.": number, "SNN": "yes", "Feature KD": "yes" if feature else "",
+                     "Response KD": "yes" if response else "", **table1_row(result.metrics),
+                     "run": str(run_dir)})
     columns = ("NO.", "SNN", "Feature KD", "Response KD", "mA", "F1", "Acc", "Prec", "Recall")
     table = format_table(rows, columns)
     write_csv(rows, out / "ablation.csv")

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from snnpar.errors import USAGE_ERROR, UserError
+from snnpar.errors import INTERRUPTED, USAGE_ERROR, UserError
 
 # name -> (module, one-line help). Each module defines add_arguments(parser) and run(args) -> int.
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -45,18 +49,62 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one sub-command; a `UserError` becomes one line on stderr and exit status 2 (snnpar.errors)."""
+    """Run one sub-command. The error contract (snnpar.errors) lives here and only here: a `UserError`
+    becomes one line on stderr and exit status 2; Ctrl-C or SIGTERM one line and status 130 (whatever
+    was being written is left out whole, by snnpar.atomic_file); anything else is a bug and keeps its
+    traceback."""
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command if command in COMMANDS else None).parse_args(argv)
-    if not getattr(args, "_module", None):
-        build_parser().print_help()
-        return USAGE_ERROR
+    signals: list[int] = []
     try:
-        return int(importlib.import_module(args._module).run(args) or 0)
+        with _signals_as_interrupt(signals):
+            args = build_parser(command if command in COMMANDS else None).parse_args(argv)
+            if not getattr(args, "_module", None):
+                build_parser().print_help()
+                return USAGE_ERROR
+            return int(importlib.import_module(args._module).run(args) or 0)
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(err)}", file=sys.stderr)
         return USAGE_ERROR
+    except Exception:
+        if not signals:
+            raise
+        # Ctrl-C inside a C extension's import (numpy's, for one) comes back as that import's ImportError:
+        # an exception after an interrupt is the interrupt's doing, not a bug
+        return _interrupted(command)
+    except KeyboardInterrupt:
+        return _interrupted(command)
+
+
+def _interrupted(command: str | None) -> int:
+    print(f"interrupted: snnpar {command or ''} stopped before it finished; files it completed are whole, "
+          "nothing half-written was kept", file=sys.stderr)
+    return INTERRUPTED
+
+
+def one_line(err: BaseException) -> str:
+    """The message on one line (a library's text quoted in it may hold line breaks)."""
+    return " ".join(str(err).split())
+
+
+@contextmanager
+def _signals_as_interrupt(arrived: list[int]) -> Iterator[None]:
+    """Ctrl-C and SIGTERM (kill, a batch scheduler's time limit) end a command the same way: a
+    KeyboardInterrupt, with the signal noted in `arrived`. The previous handlers are restored after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        arrived.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, interrupt) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from snnpar.errors import UserError
+
 
 @dataclass(frozen=True)
 class DemoConfig:
@@ -69,7 +71,7 @@ def _stage(title: str, argv: list[str], timings: dict[str, float], logs: Path) -
         code = proc.wait()
     timings[title] = round(time.perf_counter() - start, 1)
     if code:
-        raise SystemExit(f"demo stopped: stage '{title}' failed with exit code {code} (log: {log.name})")
+        raise UserError(f"demo stopped: stage '{title}' failed with exit code {code} (its output: {log.name})")
 
 
 def _read_metrics_row(path: Path) -> dict[str, str]:

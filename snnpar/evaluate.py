@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from snnpar.atomic_file import atomic_output
+from snnpar.errors import UserError
 
 TABLE1_COLUMNS: tuple[str, ...] = ("mA", "Acc", "Prec", "Recall", "F1")
 
@@ -31,7 +32,7 @@ def resolve_device(device: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     resolved = torch.device(device)
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
+        raise UserError(f"device {device!r} asked for, but torch sees no CUDA GPU here; use --device cpu or auto")
     return resolved
 
 
@@ -57,8 +58,8 @@ def check_attribute_names(expected: Sequence[str], found: Sequence[str], what: s
         missing = [n for n in expected if n not in found][:5]
         extra = [n for n in found if n not in expected][:5]
         detail = f"{len(expected)} vs {len(found)} attributes; only in {what}: {missing}, only in the data: {extra}"
-    raise ValueError(f"{what} does not fit the data set {where}: {detail}. "
-                     "Use a checkpoint trained on this data set (same attributes, same order).")
+    raise UserError(f"{what} does not fit the data set {where}: {detail}. "
+                    "Use a checkpoint trained on this data set (same attributes, same order).")
 
 
 def autocast_context(device: torch.device, dtype: torch.dtype | None):
@@ -84,7 +85,7 @@ def predict_probabilities(model: nn.Module, loader: DataLoader, device: torch.de
     finally:
         model.train(was_training)
     if not probs:
-        raise ValueError("the evaluation split holds no images")
+        raise UserError("the evaluation split holds no images")
     return np.concatenate(probs).astype(np.float32), np.concatenate(labels).astype(np.float32)
 
 
@@ -171,5 +172,5 @@ def _check_normalization(normalization: dict[str, list[float]], checkpoint: str 
 
     for key in ("mean", "std"):
         if not np.allclose(normalization[key], NORMALIZATION[key]):
-            raise ValueError(f"checkpoint {checkpoint} expects images normalised with {key}={normalization[key]}, "
-                             f"but the data loader uses {NORMALIZATION[key]}; evaluate with a matching loader")
+            raise UserError(f"checkpoint {checkpoint} expects images normalised with {key}={normalization[key]}, "
+                            f"but the data loader uses {NORMALIZATION[key]}; evaluate with a matching loader")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 
@@ -25,6 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snnpar.atomic_file import check_output_folder
     from snnpar.evaluate import (
         TABLE1_COLUMNS,
         evaluate_checkpoint,
@@ -34,14 +34,11 @@ def run(args: argparse.Namespace) -> int:
         write_text,
     )
 
-    try:
-        result = evaluate_checkpoint(args.checkpoint, args.data, args.root, args.split, args.threshold,
-                                     args.definition, args.batch_size, args.device, args.num_workers)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    row = {"model": result.preset, **table1_row(result.metrics)}
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval-{args.split}"
+    check_output_folder(out, "--out" if args.out else "the default --out (CKPT's folder/eval-SPLIT)")
+    result = evaluate_checkpoint(args.checkpoint, args.data, args.root, args.split, args.threshold,
+                                 args.definition, args.batch_size, args.device, args.num_workers)
+    row = {"model": result.preset, **table1_row(result.metrics)}
     threshold = result.metrics.threshold
     write_csv([{"checkpoint": str(args.checkpoint), "data": args.data, "split": args.split,
                 "definition": args.definition, "threshold": threshold, **row}], out / "metrics.csv")

@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from snnpar.atomic_file import atomic_output
+from snnpar.errors import UserError
 from snnpar.evaluate import logits_of
 
 
@@ -33,16 +35,16 @@ class Prediction:
 
 def load_image(path: str | Path, image_size: tuple[int, int], normalization: dict[str, list[float]]) -> torch.Tensor:
     """An image file -> normalised float tensor [3, H, W] at the model's input size."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
+        raise UserError(f"image {path} does not exist" if not path.exists() else f"image {path} is not a file")
     try:
         with Image.open(path) as img:
             img = img.convert("RGB").resize((image_size[1], image_size[0]), Image.BILINEAR)
-    except UnidentifiedImageError as err:
-        raise ValueError(f"{path} is not an image PIL can read") from err
+    except (OSError, SyntaxError, ValueError) as err:  # PIL: unidentified, truncated or corrupt data
+        raise UserError(f"image {path} cannot be decoded ({err}); is it a whole image file?") from err
     x = torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)
     mean = torch.tensor(normalization["mean"]).view(3, 1, 1)
     std = torch.tensor(normalization["std"]).view(3, 1, 1)
@@ -52,20 +54,32 @@ def load_image(path: str | Path, image_size: tuple[int, int], normalization: dic
 @torch.no_grad()
 def predict_images(model: nn.Module, attribute_names: Sequence[str], images: Sequence[str | Path],
                    image_size: tuple[int, int], normalization: dict[str, list[float]], threshold: float = 0.5,
-                   batch_size: int = 32, device: torch.device | str = "cpu") -> list[Prediction]:
+                   batch_size: int = 32, device: torch.device | str = "cpu",
+                   unreadable: list[UserError] | None = None) -> list[Prediction]:
+    """Predictions for every image; with a list for `unreadable`, an image that cannot be read is skipped
+    and its error appended there (so one damaged file does not cost the others), else it raises."""
     model.eval()
     results: list[Prediction] = []
     for start in range(0, len(images), batch_size):
-        paths = [Path(p) for p in images[start:start + batch_size]]
-        batch = torch.stack([load_image(p, image_size, normalization) for p in paths]).to(device)
-        probs = torch.sigmoid(logits_of(model(batch)).float()).cpu().numpy()
+        paths, tensors = [], []
+        for p in images[start:start + batch_size]:
+            try:
+                tensors.append(load_image(p, image_size, normalization))
+                paths.append(Path(p))
+            except UserError as err:
+                if unreadable is None:
+                    raise
+                unreadable.append(err)
+        if not tensors:
+            continue
+        probs = torch.sigmoid(logits_of(model(torch.stack(tensors).to(device))).float()).cpu().numpy()
         for path, row in zip(paths, probs):
             results.append(Prediction(path, {n: float(p) for n, p in zip(attribute_names, row)}, threshold))
     return results
 
 
 def predict_checkpoint(checkpoint: str | Path, images: Sequence[str | Path], threshold: float = 0.5,
-                       device: str = "auto") -> list[Prediction]:
+                       device: str = "auto", unreadable: list[UserError] | None = None) -> list[Prediction]:
     from snnpar.checkpoint import load_model
     from snnpar.evaluate import resolve_device
 
@@ -73,7 +87,7 @@ def predict_checkpoint(checkpoint: str | Path, images: Sequence[str | Path], thr
     model, card = load_model(checkpoint, map_location=dev)
     image_size = tuple(card.model_kwargs.get("image_size") or model.config.image_size)
     return predict_images(model, card.attribute_names, images, image_size, card.normalization, threshold,
-                          device=dev)
+                          device=dev, unreadable=unreadable)
 
 
 def draw_prediction(prediction: Prediction, out_path: str | Path, max_attributes: int = 12) -> Path:
@@ -85,7 +99,6 @@ def draw_prediction(prediction: Prediction, out_path: str | Path, max_attributes
     from PIL import Image
 
     out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
     with Image.open(prediction.image) as img:
         picture = np.asarray(img.convert("RGB"))
     present = prediction.present[:max_attributes]
@@ -98,11 +111,9 @@ def draw_prediction(prediction: Prediction, out_path: str | Path, max_attributes
                 transform=ax_txt.transAxes, color="#1a5e1a")
     ax_txt.set_title(f"p >= {prediction.threshold:g}", fontsize=8, loc="left")
     fig.tight_layout()
-    tmp = out_path.with_name(f".{out_path.stem}.tmp{out_path.suffix}")
     try:
-        fig.savefig(tmp, dpi=120)
-        tmp.replace(out_path)
+        with atomic_output(out_path, suffix=out_path.suffix) as tmp:
+            fig.savefig(tmp, dpi=120)
     finally:
         plt.close(fig)
-        tmp.unlink(missing_ok=True)
     return out_path

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
+
+from snnpar.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -17,13 +18,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from snnpar.atomic_file import check_output_folder
     from snnpar.predict import draw_prediction, predict_checkpoint
 
-    try:
-        predictions = predict_checkpoint(args.checkpoint, args.images, args.threshold, args.device)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.draw:
+        check_output_folder(args.draw, "--draw")
+    unreadable: list[UserError] = []
+    predictions = predict_checkpoint(args.checkpoint, args.images, args.threshold, args.device, unreadable)
     for pred in predictions:
         print(f"{pred.image}:")
         items = sorted(pred.probabilities.items(), key=lambda kv: -kv[1]) if args.all else pred.present
@@ -34,4 +35,8 @@ def run(args: argparse.Namespace) -> int:
         if args.draw:
             path = draw_prediction(pred, Path(args.draw) / f"{pred.image.stem}.png")
             print(f"  drawn: {path}")
+    if unreadable:  # the readable images are done; the others are the user's to fix
+        detail = unreadable[0] if len(unreadable) == 1 else f"{len(unreadable)} of {len(args.images)} images: " + \
+            "; ".join(str(e) for e in unreadable[:3]) + (" ..." if len(unreadable) > 3 else "")
+        raise UserError(str(detail))
     return 0

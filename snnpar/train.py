@@ -36,6 +36,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler, Subset
 
+from snnpar.errors import UserError
 from snnpar.evaluate import (
     autocast_context,
     check_attribute_names,
@@ -48,11 +49,13 @@ from snnpar.evaluate import (
 from snnpar.models.batchnorm import recalibrate_batchnorm
 
 KD_MODES = ("none", "response", "feature", "both")
-STATE_FORMAT = "snnpar-train-state-v1"
+STATE_FORMAT = "snnpar-train-state-v2"  # plain types and tensors only (v1 held numpy arrays and TrainConfig)
+LEGACY_STATE_FORMATS = ("snnpar-train-state-v1",)
 STATE_FILE = "train_state.pt"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
 PROJECTION_FILE = "kd_projection.pt"
+CHECKPOINT_FILES = ("best.pt", "last.pt")
 
 
 @dataclass
@@ -138,12 +141,22 @@ def config_from_dict(values: dict[str, Any], base: TrainConfig | None = None) ->
     """Apply a dict of overrides (from JSON or the CLI), refusing unknown keys and fixing JSON's lists."""
     unknown = sorted(set(values) - set(_FIELDS))
     if unknown:
-        raise ValueError(f"unknown training option(s) {unknown}; known options: {', '.join(_FIELDS)}")
+        raise UserError(f"unknown training option(s) {unknown}; known options: {', '.join(_FIELDS)}")
     values = dict(values)
-    if values.get("image_size") is not None:
-        values["image_size"] = tuple(int(v) for v in values["image_size"])
-    if values.get("lr_milestones") is not None:
-        values["lr_milestones"] = tuple(int(v) for v in values["lr_milestones"])
+    try:
+        if values.get("image_size") is not None:
+            values["image_size"] = tuple(int(v) for v in values["image_size"])
+            if len(values["image_size"]) != 2:
+                raise ValueError(f"image_size must be (H, W), got {list(values['image_size'])}")
+        if values.get("lr_milestones") is not None:
+            values["lr_milestones"] = tuple(int(v) for v in values["lr_milestones"])
+    except (TypeError, ValueError) as err:
+        raise UserError(f"image_size and lr_milestones must be lists of integers ({err})") from err
+    for name, value in values.items():
+        default = _FIELDS[name].default
+        kinds = {bool: (bool,), int: (int,), float: (int, float), str: (str,)}.get(type(default))
+        if kinds and value is not None and (not isinstance(value, kinds) or (bool not in kinds and isinstance(value, bool))):
+            raise UserError(f"training option {name!r} must be a {type(default).__name__}, not {value!r}")
     return replace(base or TrainConfig(), **values)
 
 
@@ -152,9 +165,12 @@ def resolve_config(recipe: str | None = None, file_values: dict[str, Any] | None
     """Recipe defaults <- config file <- command-line overrides; then the loss weights and a validity check."""
     file_values, overrides = dict(file_values or {}), {k: v for k, v in (overrides or {}).items() if v is not None}
     data = overrides.get("data", file_values.get("data", TrainConfig.data))
+    from snnpar.data.dataset import canonical_name
+
+    canonical_name(data)  # an unknown data set is the first thing to say: the recipe's defaults depend on it
     name = recipe or overrides.pop("recipe", None) or file_values.get("recipe") or default_recipe(data)
     if name not in RECIPES:
-        raise ValueError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+        raise UserError(f"unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     overrides.pop("recipe", None)
     config = config_from_dict({**RECIPES[name], **file_values, **overrides, "recipe": name})
     validate_config(config)
@@ -166,11 +182,14 @@ def load_config_file(path: str | Path) -> dict[str, Any]:
     try:
         values = json.loads(path.read_text())
     except FileNotFoundError:
-        raise FileNotFoundError(f"config file {path} does not exist") from None
+        raise UserError(f"config file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UserError(f"config file {path} cannot be read ({err}); give a JSON file") from err
     except json.JSONDecodeError as err:
-        raise ValueError(f"config file {path} is not valid JSON: {err}") from err
+        raise UserError(f"config file {path} is not valid JSON ({err}); fix it or write it again") from err
     if not isinstance(values, dict):
-        raise ValueError(f"config file {path} must hold a JSON object of TrainConfig fields")
+        raise UserError(f"config file {path} must hold a JSON object of TrainConfig fields, not a "
+                        f"{type(values).__name__}")
     return values
 
 
@@ -188,7 +207,7 @@ def validate_config(config: TrainConfig) -> None:
     ]
     for ok, message in checks:
         if not ok:
-            raise ValueError(message)
+            raise UserError(message)
 
 
 def loss_weights(kd: str) -> tuple[float, float, float]:
@@ -282,7 +301,11 @@ def seed_everything(seed: int) -> None:
 
 
 def capture_rng_state() -> dict[str, Any]:
-    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as plain values and tensors (a training state loads with weights_only=True)."""
+    numpy_state = np.random.get_state(legacy=False)
+    numpy_state["state"] = {"key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
+                            "pos": int(numpy_state["state"]["pos"])}
+    state = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -290,7 +313,11 @@ def capture_rng_state() -> dict[str, Any]:
 
 def restore_rng_state(state: dict[str, Any]) -> None:
     random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
+    numpy_state = state["numpy"]
+    if isinstance(numpy_state, dict):  # as capture_rng_state stores it; v1 states hold numpy's own tuple
+        numpy_state = {**numpy_state, "state": {"key": np.asarray(numpy_state["state"]["key"], dtype=np.uint32),
+                                                "pos": int(numpy_state["state"]["pos"])}}
+    np.random.set_state(numpy_state)
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -317,8 +344,8 @@ class FrozenTeacher:
         from snnpar.models import model_kind
 
         if not Path(path).is_file():
-            raise FileNotFoundError(f"teacher checkpoint {path} does not exist; train one first with "
-                                    "`snnpar train --model vtb-tiny ...` (or vtb-b16) and pass its best.pt")
+            raise UserError(f"teacher checkpoint {path} does not exist; train one first with "
+                            "`snnpar train --model vtb-tiny ...` (or vtb-b16) and pass its best.pt")
         self.model, self.card = load_model(path, map_location=device)
         self.model.requires_grad_(False).eval()
         self.path = Path(path)
@@ -337,8 +364,8 @@ class FrozenTeacher:
 
     def require_features(self) -> None:
         if self.kind != "teacher":
-            raise ValueError(f"feature KD needs a VTB teacher (visual and text features); {self.path} holds a "
-                             f"{self.kind} ({self.card.preset}). Use --kd response, or a teacher checkpoint.")
+            raise UserError(f"feature KD needs a VTB teacher (visual and text features); {self.path} holds a "
+                            f"{self.kind} ({self.card.preset}). Use --kd response, or a teacher checkpoint.")
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> Any:
@@ -354,7 +381,7 @@ class FrozenTeacher:
 class Trainer:
     """Builds data, model, teacher, losses and optimiser from a TrainConfig; `fit()` trains and checkpoints."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False):
+    def __init__(self, config: TrainConfig, resume: bool = False, force: bool = False):
         from snnpar.data import NORMALIZATION, attribute_sentences, load_dataset
         from snnpar.losses import FeatureProjection, WeightedBCE, positive_ratio
         from snnpar.models import create_model, model_kind
@@ -366,8 +393,8 @@ class Trainer:
         self.amp_dtype = autocast_dtype(config.amp, self.device)
         self.kind = model_kind(config.model) if config.model else None
         if self.kind == "teacher" and config.kd != "none":
-            raise ValueError(f"{config.model} is a teacher: train it without knowledge distillation (--kd none)")
-        self._check_run_dir(resume)
+            raise UserError(f"{config.model} is a teacher: train it without knowledge distillation (--kd none)")
+        self._check_run_dir(resume, force)
         if config.cpu_threads:
             torch.set_num_threads(config.cpu_threads)
         seed_everything(config.seed)
@@ -413,8 +440,8 @@ class Trainer:
         if config.max_train_batches:
             self.steps_per_epoch = min(self.steps_per_epoch, config.max_train_batches)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"the {config.train_split!r} split of {self.data_desc} holds {len(self.train_set)} "
-                             f"images, fewer than one batch of {config.batch_size}; lower --batch-size")
+            raise UserError(f"the {config.train_split!r} split of {self.data_desc} holds {len(self.train_set)} "
+                            f"images, fewer than one batch of {config.batch_size}; lower --batch-size")
         self.bn_loader = None
         if config.recalibrate_bn_images > 0:  # a fixed sample of un-augmented training images
             plain = load_dataset(config.data, config.root, config.train_split, image_size=self.image_size,
@@ -453,7 +480,7 @@ class Trainer:
             self._load_state()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self.run_dir / CONFIG_FILE, asdict(config))
+            _write_json(self.run_dir / CONFIG_FILE, _portable_config(config))
 
     # -- losses --
 
@@ -477,8 +504,8 @@ class Trainer:
             tokens = output[1].float()
             visual, text = teacher_out.visual_tokens.float(), teacher_out.text_features.float()
             if tokens.shape[1] != visual.shape[1]:
-                raise ValueError(f"feature KD compares token maps: the student has {tokens.shape[1]} tokens, the "
-                                 f"teacher {visual.shape[1]}; train both at the same image size")
+                raise UserError(f"feature KD compares token maps: the student has {tokens.shape[1]} tokens, the "
+                                f"teacher {visual.shape[1]}; train both at the same image size")
             parts["feature_kd"] = feature_kd(tokens, visual, text, self.train_projection)
             total = total + cfg.feature_weight * parts["feature_kd"]
         return total, parts
@@ -504,8 +531,8 @@ class Trainer:
             labels = labels.to(self.device, non_blocking=True).float()
             total, parts = self.compute_loss(images, labels)
             if not torch.isfinite(total):
-                raise FloatingPointError(f"the training loss became {total.item()} at epoch {epoch + 1}, step "
-                                         f"{step + 1}; lower the learning rate (--lr) or check the data")
+                raise UserError(f"the training loss became {total.item()} at epoch {epoch + 1}, step "
+                                f"{step + 1}; lower the learning rate (--lr) or check the data")
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(total).backward()
             if cfg.grad_clip:
@@ -579,19 +606,31 @@ class Trainer:
 
     # -- files --
 
-    def _check_run_dir(self, resume: bool) -> None:
+    def _check_run_dir(self, resume: bool, force: bool) -> None:
+        """Before any work: the run folder can be written, and nothing in it is lost without --force."""
+        from snnpar.atomic_file import check_output_folder
+
+        check_output_folder(self.run_dir, "--out")
         state = self.run_dir / STATE_FILE
-        if resume and not state.is_file():
-            raise FileNotFoundError(f"nothing to resume: {state} does not exist (was the run started with this --out?)")
-        if not resume and state.is_file():
-            raise FileExistsError(f"{self.run_dir} already holds a training run; pass --resume to continue it "
-                                  "or choose another --out")
+        if resume:
+            if not state.is_file():
+                raise UserError(f"nothing to resume: {state} does not exist (was the run started with this --out?)")
+            return
+        if state.is_file() and not force:
+            raise UserError(f"{self.run_dir} already holds a training run; pass --resume to continue it, --force "
+                            "to start it over, or choose another --out")
+        kept = [name for name in CHECKPOINT_FILES if (self.run_dir / name).exists()]
+        if kept and not force:
+            raise UserError(f"{self.run_dir} already holds {' and '.join(kept)}; a new run would overwrite them: pass "
+                            "--force to do so, or choose another --out")
+        if force and self.dist.is_main:
+            state.unlink(missing_ok=True)  # a new run killed before its first epoch must not resume the old one
 
     def model_card(self, extra: dict[str, Any]):
         from snnpar.checkpoint import ModelCard
 
         return ModelCard(self.config.model, dict(self.model_kwargs), self.attribute_names, self.normalization,
-                         {"kind": self.kind, "config": asdict(self.config), **extra})
+                         {"kind": self.kind, "config": _portable_config(self.config), **extra})
 
     def _write_epoch(self, epoch: int, row: dict[str, Any], improved: bool, writer: Any,
                      rng: list[dict[str, Any]]) -> None:
@@ -626,25 +665,33 @@ class Trainer:
     def _save_state(self, epoch: int, rng: list[dict[str, Any]]) -> None:
         from snnpar.checkpoint import atomic_torch_save
 
+        scheduler = self.scheduler.state_dict()
+        scheduler["lr_lambdas"] = [None] * len(scheduler["lr_lambdas"])  # rebuilt from the config on resume
         atomic_torch_save({
-            "format": STATE_FORMAT, "epoch": epoch + 1, "config": asdict(self.config),
+            "format": STATE_FORMAT, "epoch": epoch + 1, "config": _portable_config(self.config),
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "scheduler": scheduler, "scaler": self.scaler.state_dict(),
             "projection": self.projection.state_dict() if self.projection is not None else None,
             "best_mA": self.best_mA, "best_epoch": self.best_epoch, "history": self.history, "rng": rng,
         }, self.run_dir / STATE_FILE)
 
     def _load_state(self) -> None:
         path = self.run_dir / STATE_FILE
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
-            raise ValueError(f"{path} is not a training state written by `snnpar train`")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        self.scaler.load_state_dict(state["scaler"])
-        if self.projection is not None:
-            self.projection.load_state_dict(state["projection"])
+        state = read_training_state(path)
+        try:
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            scheduler = dict(state["scheduler"])
+            scheduler["lr_lambdas"] = [None] * len(scheduler.get("lr_lambdas") or [None])  # v1 stored a TrainConfig
+            self.scheduler.load_state_dict(scheduler)
+            self.scaler.load_state_dict(state["scaler"])
+            if self.projection is not None:
+                self.projection.load_state_dict(state["projection"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as err:
+            from snnpar.checkpoint import mismatch_detail
+
+            raise UserError(f"training state {path} does not fit the run in {self.run_dir} ({mismatch_detail(err)}); "
+                            f"was {CONFIG_FILE} edited? Start a new run (another --out)") from err
         self.start_epoch, self.best_mA, self.best_epoch = state["epoch"], state["best_mA"], state["best_epoch"]
         self.history = list(state["history"])
         rng = state["rng"]
@@ -662,17 +709,62 @@ def _write_json(path: Path, values: dict[str, Any]) -> None:
     write_text(json.dumps(values, indent=2, default=list) + "\n", path)
 
 
+def read_training_state(path: Path) -> dict[str, Any]:
+    """A train_state.pt, read with weights_only=True. States written before v2 hold numpy's RNG state
+    (numpy arrays) and the schedule's TrainConfig: exactly those, and nothing else, are allowed in them."""
+    from snnpar.checkpoint import load_torch_file
+
+    legacy = (np.core.multiarray._reconstruct, np.ndarray, np.dtype, type(np.dtype(np.uint32)), TrainConfig)
+    state = load_torch_file(path, "training state", legacy_globals=legacy)
+    if not isinstance(state, dict) or state.get("format") not in (STATE_FORMAT, *LEGACY_STATE_FORMATS):
+        raise UserError(f"{path} is not a training state written by `snnpar train` (format "
+                        f"{state.get('format') if isinstance(state, dict) else type(state).__name__!r})")
+    missing = [k for k in ("epoch", "model", "optimizer", "scheduler", "scaler", "best_mA", "best_epoch",
+                           "history", "rng") if k not in state]
+    if missing:
+        raise UserError(f"training state {path} lacks {', '.join(missing)}; the file is damaged")
+    if not isinstance(state["model"], dict):
+        raise UserError(f"training state {path}: 'model' is not a state dict; the file is damaged")
+    for name, value in state["model"].items():
+        if isinstance(value, torch.Tensor) and value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise UserError(f"training state {path}: weights {name!r} hold NaN or infinite values; the run diverged "
+                            "before this state was saved: start a new run with a lower --lr")
+    return state
+
+
+def _portable_config(config: TrainConfig) -> dict[str, Any]:
+    """The config as stored in a run folder: `out` is the folder itself (".", whatever path led to it), so a
+    moved or copied run folder resumes into itself; data root and teacher are absolute paths, so a resume
+    from another working directory finds them."""
+    values = asdict(config)
+    values["out"] = "."
+    values["root"] = str(Path(config.root).absolute()) if config.root else config.root
+    if config.teacher:
+        values["teacher"] = str(Path(config.teacher).absolute())
+    return values
+
+
 def read_run_config(run_dir: str | Path) -> TrainConfig:
-    """The resolved config a run folder was started with (for --resume)."""
+    """The resolved config a run folder was started with (for --resume), with `out` = `run_dir`: the run
+    continues in the folder it was given, wherever it was first started."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: {run_dir} is not a `snnpar train` run folder")
-    return config_from_dict(json.loads(path.read_text()))
+        state = Path(run_dir) / STATE_FILE
+        what = f"{state} exists but {CONFIG_FILE} is missing" if state.is_file() else "it holds no training run"
+        raise UserError(f"cannot resume {run_dir}: {what}; pass the folder a `snnpar train --out` wrote")
+    values = load_config_file(path)
+    values.pop("out", None)
+    try:
+        config = config_from_dict({**values, "out": str(run_dir)})
+        validate_config(config)
+    except UserError as err:
+        raise UserError(f"{path}: {err}; the file was damaged or edited: restore it, or start a new run") from err
+    return config
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+def train(config: TrainConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
     """Build a Trainer and fit it; the library entry point behind `snnpar train`."""
-    trainer = Trainer(config, resume=resume)
+    trainer = Trainer(config, resume=resume, force=force)
     try:
         return trainer.fit()
     finally:

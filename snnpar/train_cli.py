@@ -2,7 +2,9 @@
 
 Options resolve in this order: the recipe ("paper" for real data sets, "demo" for the synthetic one),
 then --config FILE.json (keys are TrainConfig fields), then the flags given on the command line. The
-resolved config is saved as RUN_DIR/config.json. --resume reads that file back and continues the run.
+resolved config is saved as RUN_DIR/config.json, with the run folder stored as "." and the data root and
+teacher as absolute paths: --resume reads that file back and continues the run in the folder it is given
+(a moved or copied run folder resumes into itself), writing nothing anywhere else.
 Start it with `torchrun --nproc_per_node N -m snnpar.cli train ...` for several GPUs.
 """
 
@@ -13,14 +15,16 @@ import os
 import sys
 from typing import Any
 
+from snnpar.errors import UserError
+
 EXAMPLES = """examples:
-  snnpar data synthetic --out data/synth --n 2000
+  snnpar data synth --out data/synth --n 2000
   snnpar train --model vtb-tiny --data synthetic --root data/synth --out runs/teacher
   snnpar train --model snnpar-tiny --data synthetic --root data/synth --out runs/student \\
       --teacher runs/teacher/best.pt --kd both
   snnpar train --model snnpar-8-768 --data pa100k --root data/PA100k --out runs/pa100k \\
       --teacher runs/vtb/best.pt --kd both --recipe paper
-  snnpar train --out runs/pa100k --resume          # continue a killed run
+  snnpar train --out runs/pa100k --resume          # continue a killed run (also a moved or copied one)
 """
 
 
@@ -80,7 +84,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EXAMPLES
     parser.add_argument("--out", metavar="RUN_DIR", required=True,
                         help="run folder: config.json, best.pt, last.pt, metrics.csv, tensorboard/, train_state.pt")
-    parser.add_argument("--resume", action="store_true", help="continue the killed run in RUN_DIR exactly where it stopped")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the killed run in RUN_DIR exactly where it stopped (only --epochs, and --root or "
+                             "--teacher for inputs that moved, may be given with it)")
+    parser.add_argument("--force", action="store_true",
+                        help="start a new run in RUN_DIR even though it holds checkpoints or a training state (they are "
+                             "overwritten)")
     add_training_arguments(parser)
 
 
@@ -111,8 +120,11 @@ def build_config(args: argparse.Namespace):
     overrides["out"] = args.out
     for key in ("model", "data", "root"):
         if key not in overrides and key not in file_values:
-            raise ValueError(f"--{key} is required (or give it in --config)")
+            raise UserError(f"--{key} is required (or give it in --config)")
     return resolve_config(args.recipe, file_values, overrides)
+
+
+RESUME_CHANGES = ("epochs", "root", "teacher")  # how long it goes on, and where inputs that moved are now
 
 
 def run(args: argparse.Namespace) -> int:
@@ -120,22 +132,19 @@ def run(args: argparse.Namespace) -> int:
 
     from snnpar.train import read_run_config, train
 
-    try:
-        if args.resume:
-            config = read_run_config(args.out)
-            given = config_overrides(args)
-            if "epochs" in given:  # the one thing a resumed run may change: how long it goes on
-                config = replace(config, epochs=given["epochs"])
-            ignored = sorted(set(given) - {"epochs"})
-            if ignored:
-                print(f"note: --resume continues with {args.out}/config.json; ignoring {', '.join(ignored)}",
-                      file=sys.stderr)
-        else:
-            config = build_config(args)
-        summary = train(config, resume=args.resume)
-    except (ValueError, FileNotFoundError, FileExistsError, FloatingPointError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.resume:
+        if args.force:
+            raise UserError("--resume continues the run in --out and --force starts it over: give one of them")
+        config = read_run_config(args.out)
+        given = config_overrides(args)
+        config = replace(config, **{k: given[k] for k in RESUME_CHANGES if k in given})
+        ignored = sorted(set(given) - set(RESUME_CHANGES) - {"kd"})
+        if ignored:
+            print(f"note: --resume continues with {args.out}/config.json; ignoring {', '.join(ignored)}",
+                  file=sys.stderr)
+    else:
+        config = build_config(args)
+    summary = train(config, resume=args.resume, force=args.force)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return 0
     print(f"best val mA {100 * summary['best_mA']:.2f} at epoch {summary['best_epoch']}; "

@@ -25,29 +25,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from export import read_graph
+    from export.provenance import check_graph_matches_checkpoint
     from hw_sim.analysis.compare import compare_checkpoint, write_json
     from hw_sim.analysis.plots import draw_fidelity, save_figure
+    from snnpar.atomic_file import check_output_folder
     from snnpar.checkpoint import load_model
     from snnpar.data import load_dataset
+    from snnpar.errors import UserError
+    from snnpar.evaluate import write_text
 
-    for path, what in ((args.checkpoint, "checkpoint"), (args.nir, "NIR graph")):
-        if not path.exists():
-            raise SystemExit(f"error: {what} {path} does not exist")
-    model, _card = load_model(args.checkpoint)
+    check_output_folder(args.out, "--out")
+    model, card = load_model(args.checkpoint)
+    graph = read_graph(args.nir)
+    check_graph_matches_checkpoint(graph, card, model.config, args.nir, args.checkpoint)
     data = load_dataset(args.data, args.root, args.split, image_size=tuple(model.config.image_size))
     n = min(args.n, len(data))
     if n == 0:
-        raise SystemExit(f"error: split {args.split!r} of {args.root} has no images")
+        raise UserError(f"split {args.split!r} of {args.root} has no images; choose another --split")
     images = torch.stack([data[i][0] for i in range(n)]).double()
     reports = compare_checkpoint(args.checkpoint, args.nir, images, modes=tuple(args.modes))
     text = "\n\n".join(r.table() for r in reports)
     print(text)
-    args.out.mkdir(parents=True, exist_ok=True)
     write_json({"checkpoint": str(args.checkpoint), "nir": str(args.nir), "reports": [r.to_dict() for r in reports]},
                args.out / "fidelity.json")
-    tmp = args.out / ".fidelity.txt.tmp"
-    tmp.write_text(text + "\n")
-    tmp.replace(args.out / "fidelity.txt")
+    write_text(text + "\n", args.out / "fidelity.txt")
     match = {f"{r.candidate} vs {r.reference}": {f.layer: f.spike_match_rate for f in r.layers} for r in reports}
     save_figure(draw_fidelity(match), args.out / "fidelity.png")
     print(f"wrote {args.out}/fidelity.json, fidelity.txt, fidelity.png")

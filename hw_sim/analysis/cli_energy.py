@@ -18,7 +18,7 @@ from hw_sim.analysis.energy_profiles import DEFAULT_PROFILE, PROFILES
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", type=Path, help="student checkpoint (.pt) written by `snnpar train`")
     parser.add_argument("--data", required=True, help="data set name: synthetic | pa100k | peta | rap")
-    parser.add_argument("--root", required=True, type=Path, help="data set folder (e.g. the one `snnpar data synthetic` wrote)")
+    parser.add_argument("--root", required=True, type=Path, help="data set folder (e.g. the one `snnpar data synth` wrote)")
     parser.add_argument("--split", default="test", help="split to take images from (default: test)")
     parser.add_argument("--n", type=int, default=8, metavar="K", help="number of images to average over (default 8)")
     parser.add_argument("--nir", type=Path, help="the student's NIR graph (`snnpar export-nir`): enables the exact event count")
@@ -48,11 +48,15 @@ def _ann(spec: str, student_card, image_size):
     import torch
 
     from snnpar.checkpoint import load_model
-    from snnpar.models.registry import create_model
+    from snnpar.errors import UserError
+    from snnpar.models.registry import create_model, list_models
 
     if Path(spec).exists():
         model, card = load_model(spec)
         return model, tuple(card.model_kwargs.get("image_size", image_size))
+    if spec not in list_models():
+        raise UserError(f"--teacher/--baseline {spec!r} is neither a checkpoint file nor a model preset "
+                        f"({', '.join(list_models())})")
     overrides = {"num_attributes": len(student_card.attribute_names), "image_size": tuple(image_size)}
     try:
         from snnpar.data import attribute_sentences
@@ -174,23 +178,31 @@ def run(args: argparse.Namespace) -> int:
 
     from hw_sim.analysis.compare import write_json
     from hw_sim.analysis.spikformer_energy import SpikformerAccounting
+    from snnpar.atomic_file import check_output_file, check_output_folder
     from snnpar.checkpoint import load_model
     from snnpar.data import load_dataset
+    from snnpar.errors import UserError
 
     if args.source == "lava" and args.nir is None:
-        raise SystemExit("error: --source lava simulates the NIR graph: pass --nir model.nir (written by `snnpar export-nir`)")
+        raise UserError("--source lava simulates the NIR graph: pass --nir model.nir (written by `snnpar export-nir`)")
+    if args.out:
+        check_output_file(args.out, "--out")
+    if args.figures:
+        check_output_folder(args.figures, "--figures")
     student, card = load_model(args.checkpoint)
+    graph = None
+    if args.nir is not None:
+        from export import read_graph
+        from export.provenance import check_graph_matches_checkpoint
+
+        graph = read_graph(args.nir)
+        check_graph_matches_checkpoint(graph, card, student.config, args.nir, args.checkpoint)
     size = tuple(student.config.image_size)
     data = load_dataset(args.data, args.root, args.split, image_size=size)
     n = min(args.n, len(data))
     if n == 0:
-        raise SystemExit(f"error: split {args.split!r} of {args.root} has no images")
+        raise UserError(f"split {args.split!r} of {args.root} has no images; choose another --split")
     images = torch.stack([data[i][0] for i in range(n)])
-    graph = None
-    if args.nir is not None:
-        from export import read_graph
-
-        graph = read_graph(args.nir)
     anns = {}
     for role in ("teacher", "baseline"):
         spec = getattr(args, role)

@@ -38,13 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _load_images(args, shape, meta):
     import numpy as np
 
+    from snnpar.errors import UserError
+
     if args.data:
         from snnpar.data import load_dataset
 
         if not args.root:
-            raise SystemExit("error: --data needs --root DIR")
+            raise UserError("--data needs --root DIR (the folder that holds the data set)")
         ds = load_dataset(args.data, args.root, args.split, image_size=tuple(shape[1:]))
         n = min(args.n, len(ds))
+        if n == 0:
+            raise UserError(f"split {args.split!r} of {args.root} holds no images; choose another --split")
         return np.stack([ds[i][0].numpy() for i in range(n)]), list(getattr(ds, "attribute_names", []))
     from PIL import Image
 
@@ -53,10 +57,11 @@ def _load_images(args, shape, meta):
     out = []
     for path in args.images:
         try:
-            img = Image.open(path).convert("RGB").resize((shape[2], shape[1]))
-        except OSError as err:
-            raise FileNotFoundError(f"cannot read image {path}: {err}") from err
-        out.append((np.asarray(img, dtype=np.float64).transpose(2, 0, 1) / 255.0 - mean) / std)
+            with Image.open(path) as img:
+                pixels = img.convert("RGB").resize((shape[2], shape[1]))
+        except (OSError, SyntaxError, ValueError) as err:  # missing, a folder, not an image, truncated
+            raise UserError(f"cannot read image {path}: {err}") from err
+        out.append((np.asarray(pixels, dtype=np.float64).transpose(2, 0, 1) / 255.0 - mean) / std)
     return np.stack(out), list(meta.get("attribute_names") or [])
 
 
@@ -69,25 +74,21 @@ def silent_layers(graph, spikes: dict) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    import sys
     from pathlib import Path
 
     import numpy as np
 
-    from hw_sim.simulator.simulation import load_graph
+    from hw_sim.simulator.simulation import input_shape, load_graph
     from hw_sim.simulator.simulation import run as simulate
-    from snnpar.atomic_file import atomic_output
+    from snnpar.atomic_file import atomic_output, check_output_folder
 
-    try:
-        graph = load_graph(args.model)
-        meta = dict(graph.metadata or {})
-        shape = next(tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values()
-                     if type(n).__name__ == "Input")
-        images, names = _load_images(args, shape, meta)
-        result = simulate(graph, images, mode=args.mode, T=args.T, dt=args.dt, fuse=not args.no_fuse)
-    except (FileNotFoundError, ValueError) as err:  # bad paths, unsupported graphs: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.out:
+        check_output_folder(args.out, "--out")
+    graph = load_graph(args.model)
+    meta = dict(graph.metadata or {})
+    shape = input_shape(graph, args.model)
+    images, names = _load_images(args, shape, meta)
+    result = simulate(graph, images, mode=args.mode, T=args.T, dt=args.dt, fuse=not args.no_fuse, source=args.model)
     silent = silent_layers(graph, result.spikes)
     for name, s in result.spikes.items():
         print(f"{name:40s} depth {result.depth[name]:3d}  rate {s.mean():.4f}{'  NO SPIKES' if name in silent else ''}")
@@ -102,7 +103,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"image {b}: {', '.join(on) or '(none)'}")
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
         for fname, writer in (("spikes.npz", lambda f: np.savez_compressed(f, **result.spikes)),
                               ("summary.json", lambda f: f.write(json.dumps({
                                   "mode": args.mode, "logits": result.logits.tolist(), "attribute_names": names,

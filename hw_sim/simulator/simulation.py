@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +25,8 @@ import numpy as np
 from hw_sim.chip.quantize import Quantization, QuantizationConfig, quantize
 from hw_sim.simulator.build import build, precision_tag, process_models
 from hw_sim.simulator.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
+from hw_sim.simulator.runtime import lava_runtime
+from snnpar.errors import UserError
 
 
 @dataclass
@@ -41,18 +45,39 @@ class SimulationResult:
 
 
 def load_graph(graph_or_path):
+    """A graph object as it is; a path read with `export.read_graph` (which knows the SSA extension node and
+    reports a damaged file as a UserError naming it)."""
     if not isinstance(graph_or_path, (str, os.PathLike)):
         return graph_or_path
-    path = Path(graph_or_path)
-    if not path.exists():
-        raise FileNotFoundError(f"NIR file {path} does not exist")
     try:
         from export import read_graph
-    except ImportError:
+    except ImportError:  # hw_sim without export: standard NIR only
         import nir
 
+        path = Path(graph_or_path)
+        if not path.is_file():
+            raise UserError(f"NIR file {path} does not exist") from None
         return nir.read(path)
-    return read_graph(path)
+    return read_graph(graph_or_path)
+
+
+@contextmanager
+def graph_errors(source) -> Iterator[None]:
+    """Lowering and building are functions of the graph alone: a ValueError there means the graph cannot be
+    run here, and is reported as the user's file (a UserError naming `source`)."""
+    try:
+        yield
+    except ValueError as err:
+        message = str(err) if str(source) in str(err) else f"{source}: {err}"
+        raise UserError(message) from err
+
+
+def input_shape(graph, source) -> tuple[int, ...]:
+    """The shape of the graph's one Input node."""
+    shapes = [tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values() if type(n).__name__ == "Input"]
+    if len(shapes) != 1:
+        raise UserError(f"{source}: the graph has {len(shapes)} Input nodes; a simulation needs exactly one")
+    return shapes[0]
 
 
 def hardware_run_config(select_tag: str):
@@ -96,7 +121,7 @@ def encode(net: Network, images: np.ndarray, T: int, steps: int, quant: Quantiza
     if images.shape[1:] == tuple(shape):
         images = np.repeat(images[:, None], T, axis=1)
     if images.shape[2:] != tuple(shape) or images.shape[1] != T:
-        raise ValueError(f"expected images [B, {', '.join(map(str, shape))}] or sequences [B, {T}, ...], "
+        raise UserError(f"expected images [B, {', '.join(map(str, shape))}] or sequences [B, {T}, ...], "
                          f"got {list(images.shape)}")
     data = np.zeros((images.shape[0], *lava_shape(shape), steps))
     for b, seq in enumerate(images):
@@ -166,27 +191,30 @@ def import_lava_runtime() -> None:
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
         quantization: QuantizationConfig | Quantization = QuantizationConfig(), record: list[str] | None = None,
         probe_voltage: tuple[str, ...] = (), conv_model: str = "vectorised", progress: bool = True,
-        hardware: bool = False, fuse: bool = True) -> SimulationResult:
+        hardware: bool = False, fuse: bool = True, source: str | os.PathLike | None = None) -> SimulationResult:
     """Simulate a NIR graph in Lava for each image; see the module docstring. `fuse=False` gives every
-    layer its own Lava process (slower, same results)."""
+    layer its own Lava process (slower, same results). `source` names the graph in messages (default:
+    its path, or "the graph")."""
     import_lava_runtime()
-    from lava.magma.core.run_conditions import RunSteps
     from tqdm import tqdm
 
     from hw_sim.simulator.processes.recorder import make_recorder
 
     if mode not in ("float", "fixed"):
-        raise ValueError(f"mode must be 'float' or 'fixed', not {mode!r}")
+        raise UserError(f"mode must be 'float' or 'fixed', not {mode!r}")
     t_start = time.perf_counter()
+    source = source or (graph_or_path if isinstance(graph_or_path, (str, os.PathLike)) else "the graph")
     graph = load_graph(graph_or_path)
-    net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
+    with graph_errors(source):
+        net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
     T = int(T or net.time_steps or 0)
     if T <= 0:
-        raise ValueError("number of time steps unknown: the graph has no metadata 'time_steps'; pass T=")
+        raise UserError(f"{source}: number of time steps unknown: the graph has no metadata 'time_steps'; pass --T "
+                        "(T= in Python)")
     images = np.asarray(images, dtype=np.float64)
     for name in (*(record or ()), *probe_voltage):
         if not isinstance(net.nodes.get(name), Neurons):
-            raise ValueError(f"cannot record {name!r}: not a neuron node of the graph; neuron nodes: "
+            raise UserError(f"cannot record {name!r}: not a neuron node of the graph; neuron nodes: "
                              f"{[n.name for n in net.of_type(Neurons)]}")
     quant = None
     if mode == "fixed":
@@ -200,11 +228,12 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     voltage_readout = [e.source for e in net.readout.inputs
                        if isinstance(net.nodes[e.source], Neurons) and not net.nodes[e.source].spiking]
     probe_voltage = tuple(dict.fromkeys([*probe_voltage, *voltage_readout]))
-    ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
-               separate=frozenset(probe_voltage), conv_model=conv_model)
+    with graph_errors(source):
+        ln = build(net, mode, T, quant, presentations=len(images), fuse=fuse and not hardware,
+                   separate=frozenset(probe_voltage), conv_model=conv_model)
     B, steps = len(images), ln.num_steps
-    source = ln.processes[net.input.name]
-    source.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
+    ring = ln.processes[net.input.name]
+    ring.data.init = stream(encode(net, images, T, T, quant), net.max_depth)
     neurons = [n.name for n in net.of_type(Neurons) if record is None or n.name in record]
     graded = [e.source for e in net.readout.inputs if e.source not in neurons]
     signals = neurons + graded
@@ -224,30 +253,15 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
                           else np.float64) for name in signals}
     timings = {"build_s": time.perf_counter() - t_start}
     num_processes = len(processes)
-    peak = 0.0
     bar = tqdm(total=steps, desc=f"lava {mode}", unit="step", disable=not progress)
+    t0 = time.perf_counter()
     try:
-        t0 = time.perf_counter()
-        source.create_runtime(run_cfg=cfg, compile_config={"pypy_channel_size": CHANNEL_SIZE})
-        timings["compile_s"] = time.perf_counter() - t0
-        for first in range(0, steps, chunk):
-            n = min(chunk, steps - first)
-            source.run(condition=RunSteps(num_steps=n))
-            for step in range(first, first + n):
-                flat = recorder.receive()
-                for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
-                    b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
-                    if 0 <= b < B:
-                        rec[name][b, t] = flat[lo:hi].reshape(shape)
-            bar.update(n)
-        peak = _process_tree_rss_mb()  # everything is allocated by now
-        window = T + net.max_depth  # image b's steps, from its first input to its last output
-        volts = {name: _per_image(mon.get_data()[name]["v"], B, T, window).reshape(
-            B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
+        with lava_runtime(ring, cfg, {"pypy_channel_size": CHANNEL_SIZE}):
+            timings["compile_s"] = time.perf_counter() - t0
+            volts = _run_steps(ring, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar)
+            peak = _process_tree_rss_mb()  # everything is allocated by now
     finally:
         bar.close()
-        if source.runtime is not None:
-            source.stop()
     timings["total_s"] = time.perf_counter() - t_start
     timings["run_s"] = timings["total_s"] - timings["build_s"] - timings.get("compile_s", 0.0)
     spikes = {name: from_lava(rec[name], net.nodes[name].shape).swapaxes(0, 1) for name in neurons}
@@ -258,6 +272,25 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
         spikes=spikes, logits=logits, predictions=logits > 0, depth={n: node.depth for n, node in net.nodes.items()},
         timings=timings, mode=mode, num_processes=num_processes, peak_memory_mb=peak, steps=steps,
         voltages=voltages, quantization=quant)
+
+
+def _run_steps(source, recorder, monitors, net, parts, bounds, rec, B, T, steps, chunk, bar) -> dict:
+    """Run all steps, `chunk` at a time, filling `rec` from the recorder; returns the probed voltages."""
+    from lava.magma.core.run_conditions import RunSteps
+
+    for first in range(0, steps, chunk):
+        n = min(chunk, steps - first)
+        source.run(condition=RunSteps(num_steps=n))
+        for step in range(first, first + n):
+            flat = recorder.receive()
+            for (name, shape), lo, hi in zip(parts, bounds[:-1], bounds[1:]):
+                b, t = divmod(step - net.nodes[name].depth, T) if name else (-1, 0)
+                if 0 <= b < B:
+                    rec[name][b, t] = flat[lo:hi].reshape(shape)
+        bar.update(n)
+    window = T + net.max_depth  # image b's steps, from its first input to its last output
+    return {name: _per_image(mon.get_data()[name]["v"], B, T, window).reshape(
+        B, window, *lava_shape(net.nodes[name].shape)) for name, mon in monitors.items()}
 
 
 def _per_image(trace: np.ndarray, B: int, T: int, window: int) -> np.ndarray:

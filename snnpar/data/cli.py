@@ -9,11 +9,12 @@ Only argument handling and printing live here; the work is in `synthetic` and `d
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+from snnpar.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,10 +61,12 @@ def _ratio_table(names: list[str], labels: np.ndarray) -> str:
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    from snnpar.atomic_file import check_output_folder
     from snnpar.data.attributes import PA100K_ATTRIBUTES
     from snnpar.data.formats import read_pa100k_mat
     from snnpar.data.synthetic import MARKER, generate
 
+    check_output_folder(args.out, "--out")
     marker = args.out / MARKER
     before = marker.stat().st_mtime_ns if marker.is_file() else None
     start = time.perf_counter()
@@ -90,8 +93,8 @@ def run_info(args: argparse.Namespace) -> int:
     kind = canonical_name(args.data)
     reader_kind = "pa100k" if kind == "synthetic" else kind
     if not args.root.is_dir():
-        print(f"error: data root {args.root} does not exist", file=sys.stderr)
-        return 2
+        raise UserError(f"data root {args.root} {'is a file' if args.root.exists() else 'does not exist'}; pass the "
+                        "folder that holds the annotation")
     fmt, path = find_annotation(reader_kind, args.root, args.label_format)
     annotation = read_annotation(reader_kind, args.root, args.label_format)
     print(
@@ -100,12 +103,10 @@ def run_info(args: argparse.Namespace) -> int:
     splits = [args.split] if args.split else [s for s in SPLITS if s in annotation.partitions]
     for split in splits:
         if split not in annotation.partitions:
-            print(f"error: no {split!r} split (have: {', '.join(annotation.partitions)})", file=sys.stderr)
-            return 2
+            raise UserError(f"--split: {path} has no {split!r} split (it has: {', '.join(annotation.partitions)})")
         runs = annotation.partitions[split]
         if not 0 <= args.partition < len(runs):
-            print(f"error: partition {args.partition} out of range (0..{len(runs) - 1})", file=sys.stderr)
-            return 2
+            raise UserError(f"--partition {args.partition} is out of range: {path} has partitions 0..{len(runs) - 1}")
         print(
             f"  {split:<8} {len(runs[args.partition]):>7} images"
             + (f"  (partition {args.partition} of {len(runs)})" if len(runs) > 1 else "")
@@ -118,14 +119,8 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from snnpar.data.formats import DatasetError
-
     command = getattr(args, "data_command", None)
     if command is None:
         args._data_parser.print_help()
         return 2
-    try:
-        return run_synth(args) if command == "synth" else run_info(args)
-    except (DatasetError, FileExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_synth(args) if command == "synth" else run_info(args)

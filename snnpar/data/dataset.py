@@ -134,6 +134,9 @@ def load_dataset(
     kind = canonical_name(name)
     reader_kind = "pa100k" if kind == "synthetic" else kind
     root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise DatasetError(f"data root {root} is a file; pass the folder that holds the {DISPLAY[reader_kind]} "
+                           "annotation and images")
     if not root.is_dir():
         fix = (f"generate it with `snnpar data synth --out {root}`" if kind == "synthetic"
                else f"download {DISPLAY[reader_kind]} and pass the folder that holds its annotation")  # fmt: skip

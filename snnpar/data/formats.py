@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from snnpar.errors import UserError
+
 EVALUATED_ATTRIBUTES = {"pa100k": 26, "peta": 35, "rap": 51}
 MAT_FILES = {
     "pa100k": ("annotation.mat",),
@@ -42,7 +44,7 @@ IMAGE_DIRS = {
 DISPLAY = {"pa100k": "PA100K", "peta": "PETA", "rap": "RAPv1"}
 
 
-class DatasetError(ValueError):
+class DatasetError(UserError):
     """An input file or folder is not what the loader needs; the message names it and the fix."""
 
 
@@ -165,7 +167,10 @@ def _load_mat(path: Path, kind: str) -> dict[str, Any]:
 
 def read_pa100k_mat(path: Path) -> Annotation:
     data = _load_mat(path, "pa100k")
-    names = _mat_strings(data["attributes"])
+    try:
+        names = _mat_strings(data["attributes"])
+    except (TypeError, ValueError) as err:
+        raise DatasetError(f"{path}: the variable attributes is not a cell of names ({err}); restore the original file") from err
     image_names: list[str] = []
     labels = []
     partitions: dict[str, list[np.ndarray]] = {}
@@ -184,6 +189,11 @@ def read_pa100k_mat(path: Path) -> Annotation:
             raise DatasetError(
                 f"{path}: {key_names} has {len(split_names)} entries but {key_labels} has shape {split_labels.shape}; "
                 "restore the original file"
+            )
+        if split_labels.shape[1] != len(names):
+            raise DatasetError(
+                f"{path}: {key_labels} has {split_labels.shape[1]} columns but the file names {len(names)} attributes; "
+                "the file is damaged or was edited: restore the original annotation"
             )
         image_names += split_names
         labels.append(split_labels)

@@ -27,7 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from snnpar.atomic_file import new_folder_mode
 from snnpar.data.attributes import PA100K_ATTRIBUTES
+from snnpar.errors import UserError
 
 GENERATOR_VERSION = 1
 MARKER = "synthetic.json"
@@ -725,15 +727,15 @@ def generate(
     """
     out_dir = Path(out_dir)
     if n < 3:
-        raise ValueError(f"n must be at least 3 (one image per split), got {n}")
+        raise UserError(f"n must be at least 3 (one image per split), got {n}")
     h, w = int(image_size[0]), int(image_size[1])
     if h < 32 or w < 16:
-        raise ValueError(f"image_size (H, W) must be at least (32, 16), got {image_size}")
+        raise UserError(f"image_size (H, W) must be at least (32, 16), got {image_size}")
     config = _config(n, seed, (h, w), splits)
     marker = out_dir / MARKER
     if out_dir.exists():
         if not marker.is_file() and any(out_dir.iterdir()):
-            raise FileExistsError(
+            raise UserError(
                 f"{out_dir} exists and is not a synthetic data set (no {MARKER}); "
                 "choose another --out folder or empty this one"
             )
@@ -746,6 +748,7 @@ def generate(
     n_train, n_val, n_test = split_sizes(n, splits)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=f".{out_dir.name}.", suffix=".tmp"))
+    os.chmod(tmp, new_folder_mode())  # mkdtemp makes it 0700: the set is for everyone the umask allows
     try:
         (tmp / "data").mkdir()
         names = [_image_name(i) for i in range(n)]

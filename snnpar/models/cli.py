@@ -7,7 +7,8 @@ about a second without allocating their weights or doing any arithmetic. It prin
 from __future__ import annotations
 
 import argparse
-import sys
+
+from snnpar.errors import UserError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,8 +34,7 @@ def run(args: argparse.Namespace) -> int:
     names = args.presets or list_models()
     unknown = [n for n in names if n not in list_models()]
     if unknown:
-        print(f"error: unknown preset(s) {', '.join(unknown)}; known: {', '.join(list_models())}", file=sys.stderr)
-        return 2
+        raise UserError(f"unknown preset(s) {', '.join(unknown)}; known: {', '.join(list_models())}")
     overrides = {"num_attributes": args.attributes}
     if args.image_size:
         overrides["image_size"] = tuple(args.image_size)
@@ -44,9 +44,8 @@ def run(args: argparse.Namespace) -> int:
         try:
             with torch.device("meta"):
                 model = create_model(name, **overrides)
-        except ValueError as err:
-            print(f"error: {name}: {err}", file=sys.stderr)
-            return 2
+        except ValueError as err:  # an override the preset cannot take (e.g. an image size not divisible by 16)
+            raise UserError(f"{name}: {err}") from err
         cfg = model.config
         steps = getattr(cfg, "time_steps", None)
         rows.append((

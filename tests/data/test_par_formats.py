@@ -300,7 +300,7 @@ def test_label_width_not_matching_the_attribute_list(tmp_path):
         mat[f"{split}_label"] = np.zeros((k, 26), dtype=np.uint8)
     savemat(root / "annotation.mat", mat)
     with pytest.raises(
-        DatasetError, match=r"annotation\.mat: the label matrix has 26 columns but the file names 25"
+        DatasetError, match=r"annotation\.mat: train_label has 26 columns but the file names 25"
     ):
         load_dataset("pa100k", root, "train", image_size=SIZE)
 

@@ -8,6 +8,7 @@ import pytest
 from snnpar.data import load_dataset, synthetic
 from snnpar.data.attributes import PA100K_ATTRIBUTES
 from snnpar.data.synthetic import A, draw_pedestrian, generate, sample_attributes
+from snnpar.errors import UserError
 
 SIZE = (64, 32)
 
@@ -61,7 +62,7 @@ def test_identical_set_is_reused_and_foreign_folders_are_not_overwritten(tmp_pat
     foreign = tmp_path / "photos"
     foreign.mkdir()
     (foreign / "holiday.jpg").write_bytes(b"x")
-    with pytest.raises(FileExistsError, match="not a synthetic data set"):
+    with pytest.raises(UserError, match="not a synthetic data set"):
         generate(foreign, n=6, image_size=SIZE)
     assert (foreign / "holiday.jpg").read_bytes() == b"x"
 

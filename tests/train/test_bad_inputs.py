@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from snnpar.cli import main
+from snnpar.errors import UserError
 from snnpar.train import Trainer, resolve_config
 
 
@@ -42,3 +43,21 @@ def test_a_teacher_cannot_be_distilled_and_feature_kd_needs_a_vtb(tiny_config, t
 def test_eval_of_a_missing_checkpoint_fails_clearly(synthetic_root, tmp_path, capsys):
     code = main(["eval", str(tmp_path / "none.pt"), "--data", "synthetic", "--root", str(synthetic_root)])
     assert code == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_an_unknown_data_set_is_named_before_anything_else(tmp_path, capsys):
+    code = main(["train", "--model", "snnpar-tiny", "--data", "nosuch", "--root", str(tmp_path), "--out",
+                 str(tmp_path / "r"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown data set 'nosuch'" in err and "warm" not in err
+
+
+def test_a_data_root_that_is_a_file_is_called_a_file(tmp_path, capsys):
+    root = tmp_path / "data.zip"
+    root.write_bytes(b"PK")
+    assert main(["data", "info", "--data", "pa100k", "--root", str(root)]) == 2
+    assert f"data root {root} is a file" in capsys.readouterr().err
+    from snnpar.data import load_dataset
+
+    with pytest.raises(UserError, match=r"data\.zip is a file; pass the folder"):
+        load_dataset("pa100k", root, "train")

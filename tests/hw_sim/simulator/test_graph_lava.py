@@ -10,6 +10,7 @@ import pytest
 
 from export.executor import run_graph
 from hw_sim.simulator.simulation import run
+from snnpar.errors import UserError
 
 T = 4
 DT = 1e-3
@@ -89,5 +90,5 @@ def test_unsupported_node_type_is_refused_naming_the_node_and_type():
 
 
 def test_missing_graph_file_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no_such.nir"):
+    with pytest.raises(UserError, match="no_such.nir.*does not exist"):
         run(tmp_path / "no_such.nir", np.zeros((1, 2, 6, 6)), progress=False)
