@@ -185,23 +185,17 @@ def lava_runner() -> Callable:
 
 
 def integer_reference_run(nir_path: str | Path, images, fixed_result) -> tuple[dict, np.ndarray]:
-    """Spikes [T, B, ...] and logits of `hw_sim.chip.fixed_reference` (numpy integers, no Lava) for the graph, images
-    and fixed-point formats of a fixed-point Lava run: what that run must equal bit for bit."""
-    from hw_sim.chip.fixed_reference import reference_spikes, simulate_reference
-    from hw_sim.simulator.lowering import Neurons, lower
-    from hw_sim.simulator.simulation import encode, load_graph, readout_logits
+    """Spikes [T, B, ...] and logits of the integer evaluator (`hw_sim.chip.integer_evaluator`, torch integers,
+    no Lava) for the graph, images and fixed-point formats of a fixed-point Lava run: what that run must equal
+    bit for bit."""
+    from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
+    from hw_sim.simulator.lowering import lower
+    from hw_sim.simulator.simulation import load_graph
 
-    net, quant = lower(load_graph(nir_path)), fixed_result.quantization
-    sources = [net.nodes[e.source] for e in net.readout.inputs]
-    if any(isinstance(n, Neurons) and not n.spiking for n in sources):
-        raise ValueError("the integer reference keeps spikes, not voltages: a graph read out through a non-spiking "
-                         "group (LI, CubaLI) can be compared layer by layer but has no reference logits")
+    net = lower(load_graph(nir_path))
     T = next(iter(fixed_result.spikes.values())).shape[0]
-    data = encode(net, _np(images), T, T + max(fixed_result.depth.values()), quant)
-    outputs = simulate_reference(net, data, T, "fixed", quant)
-    spikes = reference_spikes(net, outputs, T)
-    graded = {n.name: outputs[n.name][:, n.depth:n.depth + T] for n in sources if not isinstance(n, Neurons)}
-    return spikes, readout_logits(net, quant, spikes, graded, {}, T)
+    result = evaluate(net, fixed_result.quantization, _np(images), T)
+    return spikes_numpy(result), result.logits.numpy()
 
 
 def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, modes=("float", "fixed"),
@@ -223,7 +217,7 @@ def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, mod
         reports.append(compare_runs("norse", norse_spikes, norse_logits, f"lava {mode}", spikes, result.logits, extra=extra))
         if mode == "fixed":
             ref_spikes, ref_logits = integer_reference_run(nir_path, images, result)
-            reports.append(compare_runs("integer reference", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
+            reports.append(compare_runs("integer evaluator", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
     return reports
 
 

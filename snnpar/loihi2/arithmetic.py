@@ -1,0 +1,110 @@
+"""The Loihi 2 integer arithmetic as torch primitives, exact, shared by the integer evaluator and QAT.
+
+Values are integers held in float64 tensors: every product and partial sum below stays under 2^53 (24-bit
+state times 12-bit decays < 2^36; synapse sums are checked by the caller, `check_exact`), so float64 gives
+the exact integer result on the CPU and on CUDA (no TF32, no Winograd for float64) and BLAS can do the
+convolutions. Each primitive is the step of a lava-nc 0.10.0 fixed-point ProcessModel, to the bit.
+
+For QAT the same functions run on tensors that carry gradients: `exact(value, surrogate)` returns `value`
+in the forward pass and the gradient of `surrogate` in the backward pass (straight-through), and spikes
+pass a surrogate gradient through `spike_fn`. Without gradients they are the integer model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from snnpar.loihi2.formats import ACTIVATION_SHIFT, DECAY_UNITY, MESSAGE_BITS, STATE_LIMIT, NeuronFormat
+
+EXACT_IN_FLOAT64 = 2**53
+
+
+def exact(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
+    """`value` forward, d`surrogate` backward: value + (s - s) is value to the bit, unlike s + (value - s)."""
+    if not surrogate.requires_grad:
+        return value.detach() if value.requires_grad else value
+    return value.detach() + (surrogate - surrogate.detach())
+
+
+def check_exact(bound: float, what: str) -> None:
+    """Refuse (as a bug-level limit, not silently rounding) a sum that float64 could not hold exactly."""
+    if bound >= EXACT_IN_FLOAT64:
+        raise OverflowError(f"{what}: partial sums up to {bound:.3g} exceed 2^53, where float64 stops being exact")
+
+
+def heaviside(x: torch.Tensor) -> torch.Tensor:
+    return (x > 0).to(x.dtype)
+
+
+def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
+    """x * factor >> 12, sign-magnitude (the shift truncates toward zero), as Lava's LIF decays u and v."""
+    product = x * factor
+    return exact(torch.trunc(product / DECAY_UNITY), product / DECAY_UNITY)
+
+
+def wrap_current(u: torch.Tensor) -> torch.Tensor:
+    """Lava's 24-bit wrap of u: u > 2^23 -> u - 2^24; u <= -2^23 -> u + 2^24."""
+    wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
+    wrapped = torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped)
+    return exact(wrapped, u)
+
+
+def clip_voltage(v: torch.Tensor) -> torch.Tensor:
+    return exact(torch.clamp(v, -STATE_LIMIT + 1, STATE_LIMIT - 1), v)
+
+
+def wrap_message(x: torch.Tensor, bits: int = MESSAGE_BITS) -> torch.Tensor:
+    """Signed wrap to `bits` bits, as Lava's fixed-point Conv does with its output (signed_clamp)."""
+    base = float(1 << bits)
+    return exact(torch.remainder(x + base / 2, base) - base / 2, x)
+
+
+def shift_sum(acc: torch.Tensor, exp: int) -> torch.Tensor:
+    """The Dense model's weight exponent on the accumulated sum: << exp, or an arithmetic >> -exp (floor)."""
+    if exp >= 0:
+        return acc * 2.0**exp
+    return exact(torch.floor(acc / 2.0**-exp), acc / 2.0**-exp)
+
+
+SpikeFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronFormat, bias: torch.Tensor | None = None,
+             spike_fn: SpikeFn | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One step of Lava's PyLifModelBitAcc: (spikes, u, v) for integer input a.
+
+    `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
+    v - (vth << 6), in units of real voltage, to spikes (default: Heaviside; QAT: a surrogate).
+    """
+    u = wrap_current(decay(u, DECAY_UNITY - (fmt.du + 1)) + a * 2**ACTIVATION_SHIFT)
+    v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + (fmt.bias if bias is None else bias))
+    over = (v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT)
+    z = (spike_fn or heaviside)(over)
+    return z, u, v * (1 - z)
+
+
+def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int) -> torch.Tensor:
+    """Lava's fixed-point Conv on a batch [B, C, H, W] (torch layout weights): integer sums, 24-bit wrap."""
+    return wrap_message(F.conv2d(x, weight, None, tuple(stride), tuple(padding), tuple(dilation), groups))
+
+
+def dense(x: torch.Tensor, weight: torch.Tensor, exp: int) -> torch.Tensor:
+    """Lava's Dense on a batch [B, n_in]: integer sums, then the weight exponent."""
+    return shift_sum(x @ weight.T, exp)
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, multiplier: int) -> torch.Tensor:
+    """SSA's fixed-point model on [B, C, N] spikes: counts q (k^T v) per head, times an integer, 24-bit wrap."""
+    b, c, n = q.shape
+    heads = lambda z: z.reshape(b, num_heads, c // num_heads, n)  # noqa: E731
+    kv = heads(k) @ heads(v).transpose(-1, -2)  # [B, H, d, d]: sum over tokens of k_i v_j
+    counts = (kv.transpose(-1, -2) @ heads(q)).reshape(b, c, n)
+    return wrap_message(counts * multiplier)
+
+
+def readout(signals: torch.Tensor, unit: float, offset: torch.Tensor) -> torch.Tensor:
+    """Logits from a readout input over time [T, B, ...] in integer units: mean over T in real units + offset."""
+    return (signals / unit).mean(dim=0) + offset
