@@ -236,7 +236,8 @@ def _consumers(net: Network, name: str) -> list[Synapse]:
 def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], scale: dict[str, int],
                        q: Quantization) -> None:
     """A scale-only group: the power of two within the output bound that quantises it and the synapses it
-    feeds with the least weight error (near-ties go to the larger scale: finer outputs)."""
+    feeds with the least weight error. Near-ties go to the smaller scale where synapses consume it (their
+    sums then need no right shift, which floors), to the larger one where only the readout does (finer)."""
     members = [net.nodes[m] for m in group]
     consumers = [c for m in members for c in _consumers(net, m.name) if c.name not in group]
     worst = max(bound[m.name] for m in members)
@@ -247,7 +248,8 @@ def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], s
         err = max(_weight_error(net, syn, trial, q) for syn in [*members, *consumers])
         best.append((err, 2**log2))
     least = min(err for err, _ in best)
-    chosen = max(s for err, s in best if err <= least * 1.05 + 1e-9)
+    near = [s for err, s in best if err <= least * 1.05 + 1e-9]
+    chosen = min(near) if consumers else max(near)
     for m in group:
         scale[m] = chosen
 
