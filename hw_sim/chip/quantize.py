@@ -241,7 +241,8 @@ def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], s
     members = [net.nodes[m] for m in group]
     consumers = [c for m in members for c in _consumers(net, m.name) if c.name not in group]
     worst = max(bound[m.name] for m in members)
-    top = min(F.MAX_SCALE_LOG2, math.floor(math.log2(MAX_INPUT / max(worst, 1e-12))))
+    limit = MAX_INPUT if consumers else F.STATE_LIMIT // 2  # the readout takes messages of up to 24 bits
+    top = min(F.MAX_SCALE_LOG2, math.floor(math.log2(limit / max(worst, 1e-12))))
     best: list[tuple[float, int]] = []
     for log2 in range(0, max(top, 0) + 1):
         trial = {**scale, **{m: 2**log2 for m in group}}

@@ -1,0 +1,35 @@
+"""A student checkpoint as the chip runs it: exported in memory, lowered, and given its Loihi 2 formats.
+
+The formats are the ones a QAT checkpoint trained with (its card's `loihi2` entry, carried into the graph's
+metadata as the exporter writes it), or else the post-training quantisation of `hw_sim.chip.quantize`
+with the input scale of the checkpoint's normalisation. `snnpar eval --backend loihi2-fixed` and the QAT
+trainer's start (`student_formats`) go through here, so both see the network `snnpar export-nir` writes
+and `snnpar simulate --mode fixed` runs.
+"""
+
+from __future__ import annotations
+
+from hw_sim.chip.quantize import FORMATS_KEY, Quantization, formats_metadata, quantize
+from hw_sim.simulator.lowering import Network, lower
+
+
+def nominal_input_range(normalization: dict | None) -> float | None:
+    """Largest |normalised pixel| for pixels in [0, 1] (None without a normalisation)."""
+    if not normalization:
+        return None
+    return max(max(abs(0 - m), abs(1 - m)) / s for m, s in zip(normalization["mean"], normalization["std"]))
+
+
+def deployed_network(model, normalization: dict | None, formats: dict | None = None) -> tuple[Network, Quantization]:
+    """The lowered graph of a Spikingformer student and its fixed-point formats (`formats`: trained ones)."""
+    from export import lower_spikingformer
+
+    metadata = {FORMATS_KEY: formats} if formats else None
+    net = lower(lower_spikingformer(model, metadata=metadata))
+    return net, quantize(net, input_range=nominal_input_range(normalization) or 1.0)
+
+
+def student_formats(model, normalization: dict | None) -> dict:
+    """The post-training formats of a float student, as the `loihi2` entry QAT starts from."""
+    _, quant = deployed_network(model, normalization)
+    return formats_metadata(quant.input_scale, quant.scales())
