@@ -9,8 +9,13 @@ and `snnpar simulate --mode fixed` runs.
 
 from __future__ import annotations
 
+import torch
+from torch import nn
+
+from hw_sim.chip.integer_evaluator import IntegerEvaluator
 from hw_sim.chip.quantize import FORMATS_KEY, Quantization, formats_metadata, quantize
 from hw_sim.simulator.lowering import Network, lower
+from snnpar.errors import UserError
 
 
 def nominal_input_range(normalization: dict | None) -> float | None:
@@ -33,3 +38,25 @@ def student_formats(model, normalization: dict | None) -> dict:
     """The post-training formats of a float student, as the `loihi2` entry QAT starts from."""
     _, quant = deployed_network(model, normalization)
     return formats_metadata(quant.input_scale, quant.scales())
+
+
+class ChipModel(nn.Module):
+    """The integer network as a module: forward(images) -> logits, as `snnpar.evaluate` scores models."""
+
+    def __init__(self, evaluator: IntegerEvaluator):
+        super().__init__()
+        self.evaluator = evaluator
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.evaluator.run(images).logits
+
+
+def chip_model(model, card, device: torch.device) -> ChipModel:
+    """`snnpar eval --backend loihi2-fixed`: a checkpoint's student as Loihi 2 runs it."""
+    from snnpar.models.spikingformer import Spikingformer
+
+    if not isinstance(model, Spikingformer):
+        raise UserError(f"--backend loihi2-fixed runs Spikingformer students (snnpar-*) on the chip; {card.preset!r} "
+                        "is not one: evaluate it with --backend float")
+    net, quant = deployed_network(model.cpu(), card.normalization, card.extra.get(FORMATS_KEY))
+    return ChipModel(IntegerEvaluator(net, quant, device))
