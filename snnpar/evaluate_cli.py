@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     write_csv([{"checkpoint": str(args.checkpoint), "data": args.data, "split": args.split,
                 "definition": args.definition, "threshold": threshold, **row}], out / "metrics.csv")
     write_text(result.metrics.per_attribute_table(result.attribute_names, fmt="csv"), out / "attributes.csv")
-    print(f"{args.data} {args.split} split, {len(result.labels)} images, threshold {threshold}:")
-    print(format_table([row], ("model", "backend", *TABLE1_COLUMNS)))
+    print(f"{args.data} {args.split} split, {len(result.labels)} images, threshold {threshold}, backend {args.backend}:")
+    print(format_table([row], ("model", *TABLE1_COLUMNS)))
     print(f"per-attribute table: {out / 'attributes.csv'}")
     return 0

@@ -13,16 +13,9 @@ import torch
 from torch import nn
 
 from hw_sim.chip.integer_evaluator import IntegerEvaluator
-from hw_sim.chip.quantize import FORMATS_KEY, Quantization, formats_metadata, quantize
+from hw_sim.chip.quantize import FORMATS_KEY, Quantization, formats_metadata, nominal_input_range, quantize
 from hw_sim.simulator.lowering import Network, lower
 from snnpar.errors import UserError
-
-
-def nominal_input_range(normalization: dict | None) -> float | None:
-    """Largest |normalised pixel| for pixels in [0, 1] (None without a normalisation)."""
-    if not normalization:
-        return None
-    return max(max(abs(0 - m), abs(1 - m)) / s for m, s in zip(normalization["mean"], normalization["std"]))
 
 
 def deployed_network(model, normalization: dict | None, formats: dict | None = None) -> tuple[Network, Quantization]:

@@ -106,6 +106,14 @@ def trained_formats(net: Network) -> dict | None:
     return meta
 
 
+def nominal_input_range(normalization: dict | None) -> float | None:
+    """Largest |normalised pixel| for pixels in [0, 1] (None without a normalisation): the input scale then
+    depends on the graph, not on the images of one run."""
+    if not normalization:
+        return None
+    return max(max(abs(0 - m), abs(1 - m)) / s for m, s in zip(normalization["mean"], normalization["std"]))
+
+
 def _groups(net: Network) -> list[set[str]]:
     """Neuron groups and synapses that must share one integer scale (union-find over synapse->neuron edges)."""
     parent: dict[str, str] = {}

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw_sim.chip.quantize import Quantization, QuantizationConfig, quantize, signal_unit
+from hw_sim.chip.quantize import Quantization, QuantizationConfig, nominal_input_range, quantize, signal_unit
 from hw_sim.simulator.build import build, precision_tag, process_models
 from hw_sim.simulator.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
 
@@ -194,7 +194,8 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             quant = quantization
         else:
             binary = bool(np.all((images == 0) | (images == 1)))
-            quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
+            nominal = nominal_input_range(net.metadata.get("normalization"))
+            quant = quantize(net, quantization, input_range=nominal or float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
     # a non-spiking group (LI, CubaLI) read out by the Output node hands over its voltage, not spikes
     voltage_readout = [e.source for e in net.readout.inputs
