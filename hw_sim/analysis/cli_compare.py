@@ -1,5 +1,10 @@
 """`snnpar compare`: Norse vs the Lava simulation (float and fixed point), spike by spike, layer by layer.
 
+Lava fixed point is also checked against the integer evaluator (they must be equal); with `--qat QAT_CKPT`
+the QAT student's own forward against both. Then, on the whole split, the float student's mA beside its
+post-training-quantised mA on the chip and the QAT student's (integer evaluator, as `snnpar eval --backend
+loihi2-fixed`).
+
 Writes `fidelity.json` (machines), `fidelity.txt` (people) and `fidelity.png` (match rate per layer)
 into --out, and prints the tables. Runs the student in float64, as the exported graph is.
 """
@@ -19,19 +24,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--n", type=int, default=4, metavar="K", help="number of images (default 4; Lava runs each one)")
     parser.add_argument("--modes", nargs="+", choices=("float", "fixed"), default=["float", "fixed"],
                         help="Lava precisions to compare (default: both)")
+    parser.add_argument("--qat", type=Path, metavar="QAT_CKPT",
+                        help="also a QAT checkpoint of the student (`snnpar train --qat loihi2`): its QAT forward vs Lava "
+                             "fixed point and the integer evaluator per layer, and its mA on the chip")
+    parser.add_argument("--no-split", dest="split_table", action="store_false",
+                        help="skip the whole-split table (float, post-training quantised and QAT mA)")
     parser.add_argument("--out", required=True, type=Path, help="folder for fidelity.json, fidelity.txt, fidelity.png")
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from hw_sim.analysis.compare import compare_checkpoint, write_json
+    from hw_sim.analysis.compare import (
+        compare_checkpoint,
+        compare_qat,
+        split_accuracy,
+        split_table,
+        write_json,
+    )
     from hw_sim.analysis.plots import draw_fidelity, save_figure
     from snnpar.checkpoint import load_model
     from snnpar.data import load_dataset
 
-    for path, what in ((args.checkpoint, "checkpoint"), (args.nir, "NIR graph")):
-        if not path.exists():
+    for path, what in ((args.checkpoint, "checkpoint"), (args.nir, "NIR graph"), (args.qat, "QAT checkpoint")):
+        if path is not None and not path.exists():
             raise SystemExit(f"error: {what} {path} does not exist")
     model, _card = load_model(args.checkpoint)
     data = load_dataset(args.data, args.root, args.split, image_size=tuple(model.config.image_size))
@@ -40,11 +56,18 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit(f"error: split {args.split!r} of {args.root} has no images")
     images = torch.stack([data[i][0] for i in range(n)]).double()
     reports = compare_checkpoint(args.checkpoint, args.nir, images, modes=tuple(args.modes))
+    if args.qat is not None:
+        reports += compare_qat(args.qat, images)
     text = "\n\n".join(r.table() for r in reports)
+    splits = []
+    if args.split_table:
+        splits = split_accuracy(args.checkpoint, args.data, args.root, args.split, args.qat)
+        text += "\n\n" + split_table(splits)
     print(text)
     args.out.mkdir(parents=True, exist_ok=True)
-    write_json({"checkpoint": str(args.checkpoint), "nir": str(args.nir), "reports": [r.to_dict() for r in reports]},
-               args.out / "fidelity.json")
+    write_json({"checkpoint": str(args.checkpoint), "nir": str(args.nir), "reports": [r.to_dict() for r in reports],
+                "split": [{"form": r.name, "checkpoint": r.checkpoint, "backend": r.backend, "images": r.images,
+                           **r.metrics} for r in splits]}, args.out / "fidelity.json")
     tmp = args.out / ".fidelity.txt.tmp"
     tmp.write_text(text + "\n")
     tmp.replace(args.out / "fidelity.txt")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnpar.errors import UserError
 from snnpar.evaluate import write_text
 
 
@@ -219,6 +220,95 @@ def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, mod
             ref_spikes, ref_logits = integer_reference_run(nir_path, images, result)
             reports.append(compare_runs("integer evaluator", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
     return reports
+
+
+def compare_qat(qat_checkpoint: str | Path, images, run_lava: Callable | None = None) -> list[FidelityReport]:
+    """A QAT checkpoint's own forward (`snnpar.loihi2.qat`) against Lava fixed point and the integer evaluator
+    running its exported graph with the formats it trained with: all three must agree on every spike."""
+    import tempfile
+
+    import torch
+
+    from export import export_nir
+    from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
+    from hw_sim.chip.quantize import FORMATS_KEY
+    from hw_sim.simulator.lowering import lower
+    from snnpar.checkpoint import load_model
+    from snnpar.loihi2.qat import Loihi2Student
+
+    run_lava = run_lava or lava_runner()
+    model, card = load_model(qat_checkpoint)
+    formats = card.extra.get(FORMATS_KEY)
+    if not formats:
+        raise UserError(f"{qat_checkpoint} is not a QAT checkpoint (no {FORMATS_KEY!r} formats in its card); train "
+                        "one with `snnpar train --qat loihi2 --init CKPT`")
+    qat = Loihi2Student(model, formats)
+    qat.record = {}
+    images = _np(images)
+    with torch.no_grad():
+        logits = qat(torch.as_tensor(images)).numpy()
+    spikes = {k: v.numpy().astype(np.uint8) for k, v in qat.record.items()}
+    with tempfile.TemporaryDirectory(prefix="snnpar-qat-") as tmp:
+        path = Path(tmp) / "qat.nir"
+        graph = export_nir(model, path, normalization=card.normalization, metadata={FORMATS_KEY: formats})
+        lava = run_lava(path, images, mode="fixed")
+    steps = next(iter(spikes.values())).shape[0]
+    integer = evaluate(lower(graph), lava.quantization, images, steps)
+    return [compare_runs("qat forward", spikes, logits, "lava fixed (qat formats)",
+                         align_by_depth(lava.spikes, lava.depth, steps), lava.logits),
+            compare_runs("qat forward", spikes, logits, "integer evaluator (qat formats)", spikes_numpy(integer),
+                         integer.logits.numpy())]
+
+
+@dataclass
+class SplitAccuracy:
+    """mA and the other PAR metrics of one form of a student on a whole split."""
+
+    name: str
+    checkpoint: str
+    backend: str
+    images: int
+    metrics: dict[str, float]  # the Table 1 row, in percent
+    decisions: np.ndarray = field(repr=False, default=None)  # [N, A] predicted attributes
+
+
+def split_accuracy(checkpoint: str | Path, data: str, root: str | Path, split: str = "test",
+                   qat_checkpoint: str | Path | None = None, progress: bool = False) -> list[SplitAccuracy]:
+    """On the whole split: the float student, its post-training quantisation on the chip, and (given a QAT
+    checkpoint) the QAT student on the chip and its own QAT forward, each through `snnpar.evaluate`."""
+    from hw_sim.chip.deployment import chip_model
+    from snnpar.evaluate import evaluate_checkpoint, table1_row
+    from snnpar.loihi2.qat import Loihi2Student
+
+    def qat_forward(model, card, device):
+        return Loihi2Student(model, card.extra["loihi2"])
+
+    forms = [("float", checkpoint, "float", None), ("post-training quantised", checkpoint, "loihi2-fixed", chip_model)]
+    if qat_checkpoint is not None:
+        forms += [("QAT", qat_checkpoint, "loihi2-fixed", chip_model), ("QAT forward", qat_checkpoint, "qat", qat_forward)]
+    rows = []
+    for name, path, backend, deploy in forms:
+        result = evaluate_checkpoint(path, data, root, split, deploy=deploy, progress=progress)
+        rows.append(SplitAccuracy(name, str(path), backend, len(result.labels), table1_row(result.metrics),
+                                  result.probabilities > result.metrics.threshold))
+    return rows
+
+
+def split_table(rows: list[SplitAccuracy]) -> str:
+    """The side-by-side table, with how often each form's decisions agree with the float student's (and the
+    QAT student's on the chip with its own QAT forward)."""
+    base = rows[0].decisions
+    lines = [f"whole split ({rows[0].images} images): float, post-training quantised and QAT students",
+             f"{'form':<26} {'backend':<13} {'mA':>6} {'Acc':>6} {'Prec':>6} {'Recall':>6} {'F1':>6} {'agree float':>11}"]
+    for r in rows:
+        m = r.metrics
+        lines.append(f"{r.name:<26} {r.backend:<13} {m['mA']:>6.2f} {m['Acc']:>6.2f} {m['Prec']:>6.2f} "
+                     f"{m['Recall']:>6.2f} {m['F1']:>6.2f} {float((r.decisions == base).mean()):>11.4f}")
+    chip = {r.name: r for r in rows}
+    if "QAT" in chip:
+        agree = float((chip["QAT"].decisions == chip["QAT forward"].decisions).mean())
+        lines.append(f"QAT on the chip vs its own QAT forward: decisions agree {agree:.4f}")
+    return "\n".join(lines)
 
 
 def write_json(obj, path: str | Path) -> Path:

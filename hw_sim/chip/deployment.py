@@ -20,10 +20,14 @@ from snnpar.errors import UserError
 
 def deployed_network(model, normalization: dict | None, formats: dict | None = None) -> tuple[Network, Quantization]:
     """The lowered graph of a Spikingformer student and its fixed-point formats (`formats`: trained ones)."""
-    from export import lower_spikingformer
+    from export import UnsupportedModuleError, lower_spikingformer
 
     metadata = {FORMATS_KEY: formats} if formats else None
-    net = lower(lower_spikingformer(model, metadata=metadata))
+    try:
+        graph = lower_spikingformer(model, metadata=metadata)
+    except UnsupportedModuleError as err:
+        raise UserError(f"this model has no Loihi 2 fixed-point mapping: {err}") from None
+    net = lower(graph)
     return net, quantize(net, input_range=nominal_input_range(normalization) or 1.0)
 
 

@@ -106,5 +106,6 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
 
 
 def readout(signals: torch.Tensor, unit: float, offset: torch.Tensor) -> torch.Tensor:
-    """Logits from a readout input over time [T, B, ...] in integer units: mean over T in real units + offset."""
-    return (signals / unit).mean(dim=0) + offset
+    """Logits from a readout input over time [T, B, ...] in integer units: mean over T of (real value + offset),
+    in the order `hw_sim.simulator.simulation.readout_logits` computes it for Lava's recordings."""
+    return (signals / unit + offset).mean(dim=0)
