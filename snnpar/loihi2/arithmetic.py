@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from snnpar.loihi2.formats import ACTIVATION_SHIFT, DECAY_UNITY, MESSAGE_BITS, STATE_LIMIT, NeuronFormat
+from snnpar.loihi2.formats import ACTIVATION_SHIFT, DECAY_UNITY, MESSAGE_BITS, NO_CURRENT, STATE_LIMIT, NeuronFormat
 
 EXACT_IN_FLOAT64 = 2**53
 
@@ -41,15 +41,14 @@ def heaviside(x: torch.Tensor) -> torch.Tensor:
 
 def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
     """x * factor >> 12, sign-magnitude (the shift truncates toward zero), as Lava's LIF decays u and v."""
-    product = x * factor
-    return exact(torch.trunc(product / DECAY_UNITY), product / DECAY_UNITY)
+    quotient = x * (factor / DECAY_UNITY)  # exact: a power-of-two division of an integer product < 2^36
+    return exact(torch.trunc(quotient), quotient)
 
 
 def wrap_current(u: torch.Tensor) -> torch.Tensor:
-    """Lava's 24-bit wrap of u: u > 2^23 -> u - 2^24; u <= -2^23 -> u + 2^24."""
-    wrapped = torch.where(u > STATE_LIMIT, u - 2 * STATE_LIMIT, u)
-    wrapped = torch.where(wrapped <= -STATE_LIMIT, u + 2 * STATE_LIMIT, wrapped)
-    return exact(wrapped, u)
+    """Lava's 24-bit wrap of u: u > 2^23 -> u - 2^24; u <= -2^23 -> u + 2^24 (one wrap, as Lava does; the same
+    as this modulo while |u| < 3 * 2^23, which the formats guarantee: |a| < 2^17, |decayed u| < 2^23)."""
+    return exact(torch.remainder(u + (STATE_LIMIT - 1), 2 * STATE_LIMIT) - (STATE_LIMIT - 1), u)
 
 
 def clip_voltage(v: torch.Tensor) -> torch.Tensor:
@@ -79,7 +78,10 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
     `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
     v - (vth << 6), in units of real voltage, to spikes (default: Heaviside; QAT: a surrogate).
     """
-    u = wrap_current(decay(u, DECAY_UNITY - (fmt.du + 1)) + a * 2**ACTIVATION_SHIFT)
+    current = a * 2**ACTIVATION_SHIFT
+    if fmt.du != NO_CURRENT:  # du = 4095 (+1) decays u to exactly 0: u is this step's input alone
+        current = decay(u, DECAY_UNITY - (fmt.du + 1)) + current
+    u = wrap_current(current)
     v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + (fmt.bias if bias is None else bias))
     over = (v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT)
     z = (spike_fn or heaviside)(over)
