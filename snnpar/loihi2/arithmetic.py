@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from snnpar.loihi2.formats import ACTIVATION_SHIFT, DECAY_UNITY, MESSAGE_BITS, NO_CURRENT, STATE_LIMIT, NeuronFormat
 
 EXACT_IN_FLOAT64 = 2**53
+EXACT_IN_FLOAT32 = 2**24
 
 
 def exact(value: torch.Tensor, surrogate: torch.Tensor) -> torch.Tensor:
@@ -48,6 +49,10 @@ def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
 def wrap_current(u: torch.Tensor) -> torch.Tensor:
     """Lava's 24-bit wrap of u: u > 2^23 -> u - 2^24; u <= -2^23 -> u + 2^24 (one wrap, as Lava does; the same
     as this modulo while |u| < 3 * 2^23, which the formats guarantee: |a| < 2^17, |decayed u| < 2^23)."""
+    if not u.requires_grad:
+        low, high = torch.aminmax(u)
+        if -STATE_LIMIT < float(low) and float(high) <= STATE_LIMIT:  # nothing wraps: one pass instead of three
+            return u
     return exact(torch.remainder(u + (STATE_LIMIT - 1), 2 * STATE_LIMIT) - (STATE_LIMIT - 1), u)
 
 
@@ -76,26 +81,41 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
     """One step of Lava's PyLifModelBitAcc: (spikes, u, v) for integer input a.
 
     `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
-    v - (vth << 6), in units of real voltage, to spikes (default: Heaviside; QAT: a surrogate).
+    v - (vth << 6), in units of real voltage, to spikes (QAT: a surrogate; default: v > vth << 6).
     """
     current = a * 2**ACTIVATION_SHIFT
     if fmt.du != NO_CURRENT:  # du = 4095 (+1) decays u to exactly 0: u is this step's input alone
         current = decay(u, DECAY_UNITY - (fmt.du + 1)) + current
     u = wrap_current(current)
     v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + (fmt.bias if bias is None else bias))
-    over = (v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT)
-    z = (spike_fn or heaviside)(over)
+    if spike_fn is None:  # the integer model: an integer comparison; spikes in float32 (0/1: exact)
+        fired = v > fmt.vth * 2**ACTIVATION_SHIFT
+        return fired.to(torch.float32), u, v.masked_fill(fired, 0.0)
+    z = spike_fn((v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT))
     return z, u, v * (1 - z)
 
 
-def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int) -> torch.Tensor:
-    """Lava's fixed-point Conv on a batch [B, C, H, W] (torch layout weights): integer sums, 24-bit wrap."""
-    return wrap_message(F.conv2d(x, weight, None, tuple(stride), tuple(padding), tuple(dilation), groups))
+def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int,
+         float32: bool = False) -> torch.Tensor:
+    """Lava's fixed-point Conv on a batch [B, C, H, W] (torch layout weights): integer sums, 24-bit wrap.
+
+    `float32=True` sums in float32 (BLAS-fast on the CPU), for a caller that has proven every partial sum
+    below 2^24 (`fits_float32`); on CUDA float32 convolutions may use TF32 or Winograd, so do not there."""
+    args = (None, tuple(stride), tuple(padding), tuple(dilation), groups)
+    if float32:
+        return wrap_message(F.conv2d(x.float(), weight.float(), *args).double())
+    return wrap_message(F.conv2d(x.to(weight.dtype), weight, *args))
+
+
+def fits_float32(input_bound: float, weight: torch.Tensor, device: torch.device) -> bool:
+    """Whether a CPU synapse's sums stay exact in float32: max |input| times the largest sum of |w| of one
+    output below 2^24."""
+    return device.type == "cpu" and input_bound * float(weight.abs().flatten(1).sum(1).max()) < EXACT_IN_FLOAT32
 
 
 def dense(x: torch.Tensor, weight: torch.Tensor, exp: int) -> torch.Tensor:
     """Lava's Dense on a batch [B, n_in]: integer sums, then the weight exponent."""
-    return shift_sum(x @ weight.T, exp)
+    return shift_sum(x.to(weight.dtype) @ weight.T, exp)
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int, multiplier: int) -> torch.Tensor:
@@ -103,8 +123,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, num_heads: int,
     b, c, n = q.shape
     heads = lambda z: z.reshape(b, num_heads, c // num_heads, n)  # noqa: E731
     kv = heads(k) @ heads(v).transpose(-1, -2)  # [B, H, d, d]: sum over tokens of k_i v_j
-    counts = (kv.transpose(-1, -2) @ heads(q)).reshape(b, c, n)
-    return wrap_message(counts * multiplier)
+    counts = (kv.transpose(-1, -2) @ heads(q)).reshape(b, c, n)  # at most d * N: exact in float32 too
+    return wrap_message(counts.double() * multiplier)
 
 
 def readout(signals: torch.Tensor, unit: float, offset: torch.Tensor) -> torch.Tensor:
