@@ -17,7 +17,14 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from snnpar.loihi2.formats import ACTIVATION_SHIFT, DECAY_UNITY, MESSAGE_BITS, NO_CURRENT, STATE_LIMIT, NeuronFormat
+from snnpar.loihi2.formats import (
+    ACTIVATION_SHIFT,
+    DECAY_UNITY,
+    MESSAGE_BITS,
+    NO_CURRENT,
+    STATE_LIMIT,
+    NeuronFormat,
+)
 
 EXACT_IN_FLOAT64 = 2**53
 EXACT_IN_FLOAT32 = 2**24
