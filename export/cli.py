@@ -35,8 +35,14 @@ def run(args: argparse.Namespace) -> int:
     model, card = load_model(args.checkpoint)
     if not card.preset.startswith("snnpar"):
         raise SystemExit(f"error: {args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students (snnpar-*) only")
+    # a QAT checkpoint carries the Loihi 2 formats it trained with: hw_sim quantises with them (metadata "loihi2")
+    trained = {"loihi2": card.extra["loihi2"]} if card.extra.get("loihi2") else None
+    if trained and args.dtype != "float64":
+        raise SystemExit(f"error: {args.checkpoint} is a Loihi 2 QAT checkpoint: export it in float64 (the default), so "
+                         "the chip's integers are those it trained with; float32 rounds the folded weights")
     graph = export_nir(model, args.output, preset=card.preset, attribute_names=card.attribute_names, normalization=card.normalization,
-                       dtype=np.dtype(args.dtype), compression=None if args.compression == "none" else args.compression)
+                       dtype=np.dtype(args.dtype), compression=None if args.compression == "none" else args.compression,
+                       metadata=trained)
     size = Path(args.output).stat().st_size
     meta = graph.metadata
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {size / 2**20:.1f} MiB, "
