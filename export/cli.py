@@ -19,6 +19,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", required=True, help="NIR file to write, e.g. model.nir (written atomically)")
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
                         help="weight precision in the file; float64 (default) keeps spike-exact agreement with Norse, float32 halves the size")
+    parser.add_argument("--portable", action="store_true",
+                        help="write only what Norse's, snnTorch's and Sinabs' importers read (Input, Conv2d, LIF, Output; "
+                        "dt = 1e-4, snnTorch's), each rewrite exact (export/portable.py); SSA students have no such form "
+                        "and are refused, naming the nodes")
     parser.add_argument("--compression", choices=["none", "gzip", "lzf"], default="none", help="HDF5 compression of arrays (default none: weights barely compress)")
 
 
@@ -40,13 +44,19 @@ def run(args: argparse.Namespace) -> int:
     if trained and args.dtype != "float64":
         raise SystemExit(f"error: {args.checkpoint} is a Loihi 2 QAT checkpoint: export it in float64 (the default), so "
                          "the chip's integers are those it trained with; float32 rounds the folded weights")
+    if trained and args.portable:
+        raise SystemExit(f"error: {args.checkpoint} is a Loihi 2 QAT checkpoint: its formats name the standard graph's "
+                         "nodes; export it without --portable to run it in Lava fixed point")
     graph = export_nir(model, args.output, preset=card.preset, attribute_names=card.attribute_names, normalization=card.normalization,
                        dtype=np.dtype(args.dtype), compression=None if args.compression == "none" else args.compression,
-                       metadata=trained)
+                       portable=args.portable, metadata=trained)
     size = Path(args.output).stat().st_size
     meta = graph.metadata
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {size / 2**20:.1f} MiB, "
           f"attention {meta['attention']}, T={meta['time_steps']}, dt={meta['dt']}, {time.perf_counter() - start:.1f} s")
+    if meta.get("portable"):
+        print("portable: only Input, Conv2d, LIF and Output nodes (run other tools with dt = 1e-4; e.g. "
+              "norse.torch.from_nir(nir.read(path), dt=1e-4))")
     if meta["extensions"]:
         print(f"extension nodes {meta['extensions']}: read with export.read_graph (plain nir.read cannot)")
     return 0

@@ -23,6 +23,7 @@ from nir.serialization import hdf2dict
 from export.attention import EXTENSION_NAME, EXTENSION_VERSION, SpikingSelfAttention
 from export.lowering import normalize_metadata
 from snnpar.atomic_file import atomic_output
+from snnpar.errors import UserError
 
 # Extension node types by stored name. The marker's name starts with an upper-case letter so that it
 # sorts before every lower-case field: h5py lists a group's members by name, and Python reports the
@@ -130,8 +131,19 @@ def _node_from_dict(data: dict[str, Any], type_check: bool) -> nir.NIRNode:
         fields = {k: v for k, v in data.items() if k not in ("type", "nodes", "edges", MARKER.format(name=extension))}
         return EXTENSIONS[extension].from_dict({**fields, "type": extension})
     if data.get("type") == "NIRGraph":
-        nodes = {name: _node_from_dict(child, type_check) for name, child in data.get("nodes", {}).items()}
+        children = data.get("nodes", {})
+        for name, child in children.items():
+            kind = _to_str(child.get("type", "")) if isinstance(child, dict) else ""
+            if kind not in nir.ir.__all__ and "extension" not in child:
+                raise UserError(f"node {name!r} has type {kind!r}, which is neither NIR {nir.version} nor a known "
+                                f"extension ({sorted(EXTENSIONS)}); the file was written by a newer or different tool")
+        nodes = {name: _node_from_dict(child, type_check) for name, child in children.items()}
         edges = [(_to_str(a), _to_str(b)) for a, b in data.get("edges", [])]
+        for src, dst in edges:
+            missing = [n for n in (src, dst) if n not in nodes]
+            if missing:
+                raise UserError(f"the graph's edge ({src!r} -> {dst!r}) names {missing[0]!r}, which is not a node of the "
+                                "graph; the file is damaged or was written by a tool with a bug")
         return nir.NIRGraph(nodes=nodes, edges=edges, metadata=data.get("metadata", {}), type_check=type_check)
     return nir.dict2NIRNode(data)
 

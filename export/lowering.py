@@ -154,7 +154,7 @@ def lower_spikingformer(model: Spikingformer, *, dtype=np.float64, metadata: dic
         spikes = g.lif(f"tokenizer.proj{i}_lif", shape, [last])
         pooled, pooled_shape = g.spike_maxpool(f"tokenizer.maxpool{i}", shape, [spikes])
         last, shape = g.conv2d_bn(f"tokenizer.proj{i}_conv", f"tokenizer.proj{i}_bn", pooled_shape[1:], [pooled])
-    if shape != (d, *_token_grid(cfg)):
+    if shape != (d, *token_grid(cfg)):
         raise ValueError(f"tokenizer output {shape} does not match embed_dim {d} and {n} tokens")
     g.add("tokenizer.flatten", nir.Flatten(input_type={"input": np.array(shape)}, start_dim=1, end_dim=-1), [last])
 
@@ -222,7 +222,8 @@ def lower_spikingformer(model: Spikingformer, *, dtype=np.float64, metadata: dic
     return nir.NIRGraph(nodes=g.nodes, edges=g.edges, metadata=graph_metadata, type_check=True)
 
 
-def _token_grid(cfg) -> tuple[int, int]:
+def token_grid(cfg) -> tuple[int, int]:
+    """The (h, w) grid of tokens after the tokenizer's four stride-2 pools: H/16 x W/16."""
     return cfg.image_size[0] // 16, cfg.image_size[1] // 16
 
 

@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mode", choices=["float", "fixed"], default="float",
                         help="Lava floating_pt or Loihi 2 fixed_pt models (default: float)")
     parser.add_argument("--T", type=int, default=None, help="time steps (default: the graph's metadata)")
+    parser.add_argument("--dt", type=float, default=None,
+                        help="time step in seconds, for graphs whose metadata has none (snnTorch's export assumes "
+                        "1e-4, Sinabs writes discrete-time graphs: 1); an error where it contradicts the metadata")
     parser.add_argument("--out", help="folder for spikes.npz and summary.json")
     parser.add_argument("--no-fuse", action="store_true", help="one Lava process per layer instead of one per "
                         "chain of layers (same results, slower; for inspecting single processes)")
@@ -57,6 +60,13 @@ def _load_images(args, shape, meta):
     return np.stack(out), list(meta.get("attribute_names") or [])
 
 
+def silent_layers(graph, spikes: dict) -> list[str]:
+    """The spiking layers (LIF, IF, CubaLIF) without a single spike over the whole run."""
+    from export.executor import SPIKING_NODES
+
+    return [name for name, s in spikes.items() if isinstance(graph.nodes.get(name), SPIKING_NODES) and not s.any()]
+
+
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
@@ -74,12 +84,17 @@ def run(args: argparse.Namespace) -> int:
         shape = next(tuple(int(s) for s in n.output_type["output"]) for n in graph.nodes.values()
                      if type(n).__name__ == "Input")
         images, names = _load_images(args, shape, meta)
-        result = simulate(graph, images, mode=args.mode, T=args.T, fuse=not args.no_fuse)
+        result = simulate(graph, images, mode=args.mode, T=args.T, dt=args.dt, fuse=not args.no_fuse)
     except (FileNotFoundError, ValueError) as err:  # bad paths, unsupported graphs: one line, no traceback
         print(f"error: {err}", file=sys.stderr)
         return 2
+    silent = silent_layers(graph, result.spikes)
     for name, s in result.spikes.items():
-        print(f"{name:40s} depth {result.depth[name]:3d}  rate {s.mean():.4f}")
+        print(f"{name:40s} depth {result.depth[name]:3d}  rate {s.mean():.4f}{'  NO SPIKES' if name in silent else ''}")
+    if silent:
+        print(f"warning: {len(silent)} spiking layers produced no spike at all in {args.T or meta.get('time_steps')} "
+              f"steps: {', '.join(silent)}; check --dt (a discrete-time graph such as Sinabs' needs --dt 1), the "
+              "input scale and the thresholds")
     print(f"{result.num_processes} Lava processes, {result.timings['total_s']:.1f} s, "
           f"peak {result.peak_memory_mb:.0f} MB")
     for b, pred in enumerate(result.predictions):

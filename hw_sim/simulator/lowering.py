@@ -5,7 +5,8 @@ One small function per NIR node type (`NODE_LOWERINGS`) turns a node into what L
   an Affine/Linear with one matrix per channel, weight (C, out, in), as a Conv with groups = C);
 - LIF/IF/LI/Threshold -> `Neurons` (Lava LIF with du = 1): LIF v <- v + a(v_leak - v + r I) with a = dt/tau
   becomes dv = a, input gain a*r (folded into the incoming weights), bias a*v_leak + gain * (synapse biases);
-  IF (discrete, v <- v + r I): dv = 0, gain r; Threshold: dv = 1 (memoryless), gain 1; LI: non-spiking LIF;
+  IF (NIR's dv/dt = r I, forward Euler v <- v + dt r I, as export.executor): dv = 0, gain dt*r; Threshold:
+  dv = 1 (memoryless), gain 1; LI: non-spiking LIF;
 - CubaLIF/CubaLI -> `Neurons` with a synaptic current: NIR's i <- i + b(w_in x - i), v <- v + a(v_leak - v + r i)
   with b = dt/tau_syn is Lava's u <- u(1 - du) + input, v <- v(1 - dv) + u + bias for u = a r i: du = b,
   dv = a, gain a*r*b*w_in. A synapse bias would enter through the current, which Lava's v-bias cannot do,
@@ -13,15 +14,21 @@ One small function per NIR node type (`NODE_LOWERINGS`) turns a node into what L
 - Flatten -> no node: a re-indexing of the edges through it;
 - the project's SpikingSelfAttention extension -> `Attention` (a custom Lava process).
 Synapse biases travel as offsets through later linear synapses into the neurons' biases or the readout.
-Depths and delays are not decided here (see `hw_sim.simulator.delays`), nor fixed-point formats (`hw_sim.chip.quantize`).
+dt is the graph's metadata or the caller's (export.conventions); a graph that is not one flat graph of known
+nodes, or has a cycle, is refused in one line naming the nodes. Depths and delays are not decided here (see `hw_sim.simulator.delays`), nor fixed-point formats (`hw_sim.chip.quantize`).
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
+
+from export.conventions import WriterResetWarning, resolve_dt, writer_stores_zero_reset
+from export.graph_checks import check_flat_graph, cycle_nodes, unknown_type_error
+from snnpar.errors import UserError
 
 
 @dataclass
@@ -273,8 +280,6 @@ def _reset_is_zero(name, node):
 
 def _lower_lif(name, node, dt):
     _reset_is_zero(name, node)
-    if dt is None:
-        raise ValueError(f"node {name!r} is a LIF but the graph has no metadata 'dt'; pass dt= (seconds/step)")
     decay = _uniform(name, "dt/tau", dt / np.asarray(node.tau, dtype=np.float64))
     gain = decay * _uniform(name, "r", node.r)
     leak = decay * np.asarray(node.v_leak, dtype=np.float64)
@@ -285,13 +290,11 @@ def _lower_lif(name, node, dt):
 def _lower_if(name, node, dt):
     _reset_is_zero(name, node)
     shape = _shape(node, "output")
-    return Neurons(name, "IF", shape, 0.0, _uniform(name, "r", node.r),
+    return Neurons(name, "IF", shape, 0.0, dt * _uniform(name, "r", node.r),
                    _uniform(name, "v_threshold", node.v_threshold), np.zeros(shape))
 
 
 def _lower_li(name, node, dt):
-    if dt is None:
-        raise ValueError(f"node {name!r} is an LI but the graph has no metadata 'dt'; pass dt=")
     decay = _uniform(name, "dt/tau", dt / np.asarray(node.tau, dtype=np.float64))
     return Neurons(name, "LI", _shape(node, "output"), decay, decay * _uniform(name, "r", node.r), np.inf,
                    decay * np.asarray(node.v_leak, dtype=np.float64), spiking=False)
@@ -299,8 +302,6 @@ def _lower_li(name, node, dt):
 
 def _lower_cuba(name, node, dt):
     kind = type(node).__name__
-    if dt is None:
-        raise ValueError(f"node {name!r} is a {kind} but the graph has no metadata 'dt'; pass dt= (seconds/step)")
     spiking = isinstance(node, nir.CubaLIF)
     if spiking:
         _reset_is_zero(name, node)
@@ -347,8 +348,14 @@ def _is_attention(node) -> bool:
 
 def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
     """Lower a NIR graph (one Input, one Output) to a `Network`; errors name the node and the fix."""
+    check_flat_graph(graph, "hw_sim")
     meta = dict(graph.metadata or {})
-    dt = float(meta["dt"]) if meta.get("dt") is not None else dt
+    dt = resolve_dt(graph, dt)
+    if writer_stores_zero_reset(graph):
+        warnings.warn("the graph's neurons follow snnTorch's export convention, which stores v_reset = 0 whatever "
+                      "reset the network was trained with (snnTorch's default is subtraction); hw_sim resets to "
+                      "v_reset = 0, so a network trained with subtraction will fire differently", WriterResetWarning,
+                      stacklevel=2)
     preds: dict[str, list[str]] = {name: [] for name in graph.nodes}
     for src, dst in graph.edges:
         preds[dst].append(src)
@@ -388,9 +395,8 @@ def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
             lowered.inputs = [e for p in preds[name] for e in producers(p, in_shape)]
             nodes[name] = lowered
         else:
-            raise ValueError(f"node {name!r}: NIR type {type(node).__name__} has no Lava mapping; supported: "
-                             f"{sorted(t.__name__ for t in NODE_LOWERINGS)}, Flatten, Input, Output, "
-                             "SpikingSelfAttention")
+            raise unknown_type_error(name, node, "hw_sim (Lava)", [t.__name__ for t in NODE_LOWERINGS]
+                                     + ["Flatten", "Input", "Output", "SpikingSelfAttention"])
     if readout is None or sum(isinstance(n, Input) for n in nodes.values()) != 1:
         raise ValueError("the graph needs exactly one Input and one Output node")
     net = Network(nodes, readout, dt, meta.get("time_steps"), meta)
@@ -399,15 +405,17 @@ def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
 
 
 def _topological(graph: nir.NIRGraph, preds: dict[str, list[str]]) -> list[str]:
+    cycles = cycle_nodes(graph)
+    if cycles:
+        raise UserError(f"nodes {cycles[0]} form a cycle (a recurrent edge); hw_sim does not map recurrent graphs to "
+                        "Lava yet: export.executor.run_graph runs them")
     order, seen = [], set()
 
-    def visit(name, stack=()):
+    def visit(name):
         if name in seen:
             return
-        if name in stack:
-            raise ValueError(f"the graph has a cycle through {name!r}; recurrent graphs are not supported")
         for p in preds[name]:
-            visit(p, (*stack, name))
+            visit(p)
         seen.add(name)
         order.append(name)
 
