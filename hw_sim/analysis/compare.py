@@ -201,7 +201,7 @@ def integer_reference_run(nir_path: str | Path, images, fixed_result) -> tuple[d
 
 def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, modes=("float", "fixed"),
                        run_lava: Callable | None = None) -> list[FidelityReport]:
-    """Norse (float64) vs Lava in each mode; Lava fixed point also against the integer reference, which it
+    """Norse (float64) vs Lava in each mode; Lava fixed point also against the integer evaluator, which it
     must equal bit for bit (a difference there is a simulator or quantiser bug, not quantisation error)."""
     from snnpar.checkpoint import load_model
 

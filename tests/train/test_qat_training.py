@@ -16,6 +16,7 @@ from hw_sim.chip.quantize import quantize
 from hw_sim.simulator.lowering import lower
 from snnpar.checkpoint import read_checkpoint
 from snnpar.cli import main
+from snnpar.errors import UserError
 from snnpar.evaluate import evaluate_checkpoint
 
 METRICS = ("mA", "accuracy", "precision", "recall", "f1")
@@ -71,8 +72,8 @@ def test_an_unknown_eval_backend_is_refused(synthetic_root, tmp_path, capsys):
 
 def test_a_graph_node_without_a_loihi2_mapping_is_named():
     graph = nir.NIRGraph(nodes={"input": nir.Input(input_type=np.array([4])),
-                                "delay": nir.Delay(delay=np.ones(4)),
+                                "scale": nir.Scale(scale=np.ones(4)),
                                 "output": nir.Output(output_type=np.array([4]))},
-                         edges=[("input", "delay"), ("delay", "output")])
-    with pytest.raises(ValueError, match=r"node 'delay': NIR type Delay has no Lava mapping; supported: .*LIF"):
+                         edges=[("input", "scale"), ("scale", "output")])
+    with pytest.raises(UserError, match=r"node 'scale' has type Scale, which hw_sim \(Lava\) does not run; it runs .*LIF"):
         quantize(lower(graph))
