@@ -31,6 +31,7 @@ from snnpar.models.neurons import LIFConfig
 from snnpar.models.spikingformer import Spikingformer
 
 DTYPE = torch.float64
+RESIDUAL_SOURCE = "tokenizer.proj4_conv"  # the first synapse of the residual stream
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,8 @@ class Loihi2Student(nn.Module):
         d, n = cfg.embed_dim, cfg.num_tokens
         residual = [a.reshape(T, -1, d, n)]  # integer outputs at the residual scale, by step
         offsets = [bias[:, None].expand(d, n)]  # their biases, carried on (the lowering's offsets)
-        for block in model.blocks:
-            self._block(block, residual, offsets)
+        for j, block in enumerate(model.blocks):
+            self._block(f"blocks.{j}", block, residual, offsets)
         return self._readout(residual, offsets, return_features)
 
     def _residual_neurons(self, path: str, residual: list[torch.Tensor], offsets: list[torch.Tensor]) -> torch.Tensor:
@@ -176,9 +177,8 @@ class Loihi2Student(nn.Module):
         out, bias = self.conv_bn(path, seq[0], seq[1], spikes.flatten(0, 1), gain)
         return out.reshape(t, b, *out.shape[1:]), bias[:, None]
 
-    def _block(self, block, residual: list[torch.Tensor], offsets: list[torch.Tensor]) -> None:
+    def _block(self, path: str, block, residual: list[torch.Tensor], offsets: list[torch.Tensor]) -> None:
         cfg = self.model.config
-        path = self._path(block)
         attn, mlp = block.attn, block.mlp
         gain = lowered_decay(cfg.lif)
         d, n = cfg.embed_dim, cfg.num_tokens
@@ -242,27 +242,15 @@ class Loihi2Student(nn.Module):
             offset = offset + o
         weight = head.weight.to(DTYPE)
         affine = torch.repeat_interleave(weight / n, n, dim=1)
-        in_scale = self.scales[self._residual_source()]
+        in_scale = self.scales[RESIDUAL_SOURCE]  # every synapse of the residual stream shares its scale
         w, exp = self.synapse_weight("head", "dense", affine, 1.0, gain, in_scale)
         t, b = total.shape[:2]
         out = A.dense(total.reshape(t * b, d * n), w, exp).reshape(t, b, -1)
-        head_bias = head.bias.to(DTYPE) if head.bias is not None else torch.zeros(weight.shape[0], dtype=DTYPE)
+        head_bias = (head.bias.to(DTYPE) if head.bias is not None
+                     else torch.zeros(weight.shape[0], dtype=DTYPE, device=weight.device))
         logits = A.readout(out, self.scales["head"], head_bias + affine @ offset.reshape(-1))
         if return_features:
             tokens = total / (gain * in_scale) + offset  # the residual stream in real units
             return logits, tokens.mean(dim=0).transpose(1, 2)
         return logits
 
-    def _residual_source(self) -> str:
-        return "tokenizer.proj4_conv"
-
-    def _path(self, block) -> str:
-        for j, candidate in enumerate(self.model.blocks):
-            if candidate is block:
-                return f"blocks.{j}"
-        raise ValueError("block not in the model")
-
-
-def qat_model(model: nn.Module, formats: dict | None) -> nn.Module:
-    """The model as QAT trains and validates it (formats given), or the model itself (None)."""
-    return model if formats is None else Loihi2Student(model, formats)
