@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
     model, card = load_model(args.checkpoint)
     if not card.preset.startswith("snnpar"):
         raise SystemExit(f"error: {args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students (snnpar-*) only")
-    # a QAT checkpoint carries the Loihi 2 formats it trained with: hw_sim quantises with them (metadata "loihi2")
-    trained = {"loihi2": card.extra["loihi2"]} if card.extra.get("loihi2") else None
+    from snnpar.loihi2.formats import FORMATS_KEY
+
+    # a QAT checkpoint carries the Loihi 2 formats it trained with: hw_sim quantises with them (graph metadata)
+    trained = {FORMATS_KEY: card.extra[FORMATS_KEY]} if card.extra.get(FORMATS_KEY) else None
     if trained and args.dtype != "float64":
         raise SystemExit(f"error: {args.checkpoint} is a Loihi 2 QAT checkpoint: export it in float64 (the default), so "
                          "the chip's integers are those it trained with; float32 rounds the folded weights")

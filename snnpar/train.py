@@ -604,8 +604,9 @@ class Trainer:
 
     def model_card(self, extra: dict[str, Any]):
         from snnpar.checkpoint import ModelCard
+        from snnpar.loihi2.formats import FORMATS_KEY
 
-        qat = {"loihi2": self.config.loihi2_formats} if self.config.qat else {}
+        qat = {FORMATS_KEY: self.config.loihi2_formats} if self.config.qat else {}
         return ModelCard(self.config.model, dict(self.model_kwargs), self.attribute_names, self.normalization,
                          {"kind": self.kind, "config": asdict(self.config), **qat,
                           "validation_backend": "loihi2-fixed" if self.config.qat else "float", **extra})

@@ -278,10 +278,11 @@ def split_accuracy(checkpoint: str | Path, data: str, root: str | Path, split: s
     checkpoint) the QAT student on the chip and its own QAT forward, each through `snnpar.evaluate`."""
     from hw_sim.chip.deployment import chip_model
     from snnpar.evaluate import evaluate_checkpoint, table1_row
+    from snnpar.loihi2.formats import FORMATS_KEY
     from snnpar.loihi2.qat import Loihi2Student
 
     def qat_forward(model, card, device):
-        return Loihi2Student(model, card.extra["loihi2"])
+        return Loihi2Student(model, card.extra[FORMATS_KEY])
 
     forms = [("float", checkpoint, "float", None), ("post-training quantised", checkpoint, "loihi2-fixed", chip_model)]
     if qat_checkpoint is not None:

@@ -29,12 +29,11 @@ import torch
 from hw_sim.simulator.lowering import Attention, Input, Network, Neurons, Synapse, torch_to_lava_weight
 from snnpar.errors import UserError
 from snnpar.loihi2 import formats as F
+from snnpar.loihi2.formats import FORMATS_KEY, FORMATS_VERSION, formats_metadata  # noqa: F401 (the formats entry)
 
 MAX_INPUT = F.MAX_INPUT  # worst-case synaptic input per step, in integer units
 MAX_VTH = F.VTH_MAX
 ZEROED_LIMIT = 0.5  # a synapse losing more of its non-zero weights than this is refused
-FORMATS_KEY = "loihi2"  # graph metadata holding trained formats (see `formats_metadata`)
-FORMATS_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -87,12 +86,6 @@ class Quantization:
         """Scale of every neuron group and synapse, by node name (what `formats_metadata` stores)."""
         return {**{n: int(s.out_scale) for n, s in self.synapses.items()},
                 **{n: int(f.scale) for n, f in self.neurons.items()}}
-
-
-def formats_metadata(input_scale: float, scales: dict[str, int]) -> dict:
-    """The graph metadata entry that carries trained formats (written by the exporter of a QAT checkpoint)."""
-    return {"version": FORMATS_VERSION, "input_scale": float(input_scale),
-            "scales": {name: int(s) for name, s in scales.items()}}
 
 
 def trained_formats(net: Network) -> dict | None:

@@ -45,6 +45,17 @@ MAX_SCALE_LOG2 = 16
 INPUT_BITS = 8  # the image as signed integers of this width
 HARD_MAX_INPUT = STATE_LIMIT >> ACTIVATION_SHIFT  # |a| beyond this wraps u: the state saturates
 
+# Trained formats travel as {"version", "input_scale", "scales": {node: S}} under this key: in a QAT
+# checkpoint's card, in the NIR graph's metadata, in the training config.
+FORMATS_KEY = "loihi2"
+FORMATS_VERSION = 1
+
+
+def formats_metadata(input_scale: float, scales: dict[str, int]) -> dict:
+    """The entry that carries trained formats (the scale of every node, by NIR node name)."""
+    return {"version": FORMATS_VERSION, "input_scale": float(input_scale),
+            "scales": {name: int(s) for name, s in scales.items()}}
+
 
 @dataclass(frozen=True)
 class NeuronFormat:
