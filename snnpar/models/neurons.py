@@ -68,9 +68,13 @@ def in_float32(loop: Callable[..., torch.Tensor], x: torch.Tensor, *args) -> tor
     """Run a neuron loop with its state update and threshold comparison in float32 (or float64, if given),
     also under autocast, where a bf16 membrane flips spikes; spikes go back in the input's dtype (0/1 is exact)."""
     dtype = x.dtype
-    with torch.autocast(x.device.type, enabled=False):
-        spikes = loop(x.float() if dtype in (torch.float16, torch.bfloat16) else x, *args)
-    return spikes.to(dtype)
+    low = dtype in (torch.float16, torch.bfloat16)
+    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            spikes = loop(x.float() if low else x, *args)
+    else:
+        spikes = loop(x.float() if low else x, *args)
+    return spikes.to(dtype) if low else spikes
 
 
 def norse_time_loop(x: torch.Tensor, params: LIFBoxParameters, dt: float) -> torch.Tensor:
