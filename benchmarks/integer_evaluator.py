@@ -76,8 +76,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2, help="torch threads (default 2)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    rows = [measure(*setting, args.repeats)
-            for setting in SETTINGS["quick" if args.quick else "full" if args.full else "default"]]
+    from snnpar.errors import UserError
+
+    rows = []
+    for setting in SETTINGS["quick" if args.quick else "full" if args.full else "default"]:
+        try:
+            rows.append(measure(*setting, args.repeats))
+        except UserError as refused:  # post-training quantisation refuses this network: say so, measure the rest
+            name = f"{setting[0]} {setting[1][0]}x{setting[1][1]} T={setting[2]}"
+            rows.append([name, setting[3], f"REFUSED: {refused}", *["n/a"] * 7])
     print(format_table(
         ["setting", "batch", "evaluator img/s", "evaluator setup s", "Norse fwd img/s", "evaluator slower than Norse x",
          "Lava stream", "Lava fixed s / image", "evaluator faster than Lava x", "Lava spikes = evaluator"], rows,

@@ -294,8 +294,9 @@ def _quantize_synapse(q: Quantization, net: Network, syn: Synapse, scale: dict[s
         raise UserError(
             f"synapse {syn.name!r}: {100 * zeroed:.0f}% of its non-zero weights quantise to 0 on Loihi 2 (integer "
             f"scale {out_scale} out, {in_scale:g} in; largest |weight| {float(target.abs().max()):.3g} integer units); "
-            "its layer would be cut. Train with `snnpar train --qat loihi2`, or scale the layer's weights up "
-            "(and the next layer's down)")
+            "its layer would be cut. The scale is the largest that the worst-case input bound of the group allows; "
+            "this network needs a data-calibrated scale rule, which snnpar does not have yet (a layer whose weights "
+            "span a smaller range, or a smaller fan-in into the group, would fit)")
     nir_weight = fmt.weight.numpy().astype(np.int64)
     weight = torch_to_lava_weight(nir_weight) if syn.op == "conv" else nir_weight
     q.synapses[syn.name] = FixedSynapse(weight.astype(np.int32), int(fmt.exp), in_scale, out_scale, err, nir_weight)
