@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from hw_sim.chip.quantize import Quantization, signal_unit
-from hw_sim.simulator.lowering import Attention, Edge, Input, Network, Neurons, Synapse, as_3d, signal_shape
+from hw_sim.simulator.lowering import Attention, Edge, Input, Network, Neurons, Synapse, as_3d
 from snnpar.loihi2 import arithmetic as A
 from snnpar.loihi2.formats import MESSAGE_BITS
 
@@ -164,4 +164,4 @@ def spikes_numpy(run: IntegerRun) -> dict[str, np.ndarray]:
     return {n: s.cpu().numpy() for n, s in run.spikes.items()}
 
 
-__all__ = ["IntegerEvaluator", "IntegerRun", "evaluate", "spikes_numpy", "signal_shape"]
+__all__ = ["IntegerEvaluator", "IntegerRun", "evaluate", "spikes_numpy"]
