@@ -27,6 +27,7 @@ SCRIPTS: list[tuple[str, list[str]]] = [
     ("energy_table.py", []),
     ("neuron_throughput.py", []),
     ("lava_cost.py", []),
+    ("integer_evaluator.py", []),
     ("scaling.py", []),
 ]
 
@@ -35,7 +36,7 @@ def command_for(script: str, extra: list[str], quick: bool, full: bool) -> list[
     args = list(extra)
     if quick:
         args.append("--quick")
-    elif full and script == "lava_cost.py":
+    elif full and script in ("lava_cost.py", "integer_evaluator.py"):
         args.append("--full")
     return [sys.executable, str(HERE / script), *args]
 

@@ -47,10 +47,20 @@ def run(args: argparse.Namespace) -> int:
     if not card.preset.startswith("snnpar"):
         raise UserError(f"{args.checkpoint} holds a {card.preset!r} model; export-nir writes Spikingformer students "
                         "(snnpar-*) only")
+    from snnpar.loihi2.formats import FORMATS_KEY
+
+    # a QAT checkpoint carries the Loihi 2 formats it trained with: hw_sim quantises with them (graph metadata)
+    trained = {FORMATS_KEY: card.extra[FORMATS_KEY]} if card.extra.get(FORMATS_KEY) else {}
+    if trained and args.dtype != "float64":
+        raise UserError(f"{args.checkpoint} is a Loihi 2 QAT checkpoint: export it in float64 (the default), so "
+                        "the chip's integers are those it trained with; float32 rounds the folded weights")
+    if trained and args.portable:
+        raise UserError(f"{args.checkpoint} is a Loihi 2 QAT checkpoint: its formats name the standard graph's "
+                        "nodes; export it without --portable to run it in Lava fixed point")
     graph = export_nir(model, output, preset=card.preset, attribute_names=card.attribute_names,
                        normalization=card.normalization, dtype=np.dtype(args.dtype),
                        compression=None if args.compression == "none" else args.compression,
-                       metadata=provenance(card, args.checkpoint), portable=args.portable)
+                       metadata={**provenance(card, args.checkpoint), **trained}, portable=args.portable)
     size = output.stat().st_size
     meta = graph.metadata
     print(f"wrote {args.output}: {len(graph.nodes)} nodes, {len(graph.edges)} edges, {size / 2**20:.1f} MiB, "

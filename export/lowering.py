@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from export.attention import EXTENSION_NAME, sdsa_nodes, ssa_nodes
+from snnpar.models.batchnorm import fold_batchnorm as fold_batchnorm_torch
 from snnpar.models.neurons import NEURON_BACKENDS, LIFConfig
 from snnpar.models.spikingformer import Spikingformer
 
@@ -40,19 +41,12 @@ class UnsupportedModuleError(TypeError):
 
 
 def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.modules.batchnorm._BatchNorm) -> tuple[np.ndarray, np.ndarray]:
-    """Conv weight/bias followed by BN (running statistics) -> one weight and bias, in float64.
-
-    W' = W * g / sqrt(var + eps),  b' = (b - mean) * g / sqrt(var + eps) + beta.
-    """
+    """Conv weight/bias followed by BN (running statistics) -> one weight and bias, in float64
+    (`snnpar.models.batchnorm.fold_batchnorm`, the fold Loihi 2 QAT trains through)."""
     if bn.running_mean is None or bn.running_var is None:
         raise UnsupportedModuleError(f"BatchNorm {bn} tracks no running statistics, so it cannot be folded into a fixed conv")
-    f64 = dict(dtype=torch.float64)
-    gamma = bn.weight.detach().to(**f64) if bn.affine else torch.ones_like(bn.running_var, **f64)
-    beta = bn.bias.detach().to(**f64) if bn.affine else torch.zeros_like(bn.running_mean, **f64)
-    scale = gamma / torch.sqrt(bn.running_var.detach().to(**f64) + bn.eps)
-    w = weight.detach().to(**f64) * scale.reshape(-1, *([1] * (weight.dim() - 1)))
-    b = bias.detach().to(**f64) if bias is not None else torch.zeros_like(scale)
-    b = (b - bn.running_mean.detach().to(**f64)) * scale + beta
+    with torch.no_grad():
+        w, b = fold_batchnorm_torch(weight, bias, bn, torch.float64)
     return w.cpu().numpy(), b.cpu().numpy()
 
 

@@ -4,8 +4,8 @@ Three rooms, one concern each; data flows NIR graph -> lowered network -> chip f
 - `hw_sim.simulator`: the Lava simulation. `lowering` turns a NIR graph into neuron groups and synapses,
   `delays` aligns branches, `fusion` groups chains into one process, `build` makes the Lava processes
   (`processes/`: our own Process/ProcessModel pairs), `simulation.run` runs `Loihi2SimCfg`; `snnpar simulate`.
-- `hw_sim.chip`: the Loihi 2 chip. `quantize` chooses the fixed-point formats, `fixed_reference` is the
-  bit-exact integer model of a fixed-point run. The chip room reads the lowered network; the simulator reads
+- `hw_sim.chip`: the Loihi 2 chip. `quantize` chooses the fixed-point formats (defined in `snnpar.loihi2`),
+  `integer_evaluator` is the bit-exact, batched torch integer model of a fixed-point run. The chip room reads the lowered network; the simulator reads
   the chip's formats to configure its fixed-point models.
 - `hw_sim.analysis`: comparison (Norse vs Lava), operation counting, energy profiles and pricing, plots;
   `snnpar compare` and `snnpar energy`.
@@ -15,7 +15,7 @@ Lava is imported lazily: only `hw_sim.simulator.build` and `simulation` (and the
 
 from __future__ import annotations
 
-__all__ = ["build", "run", "SimulationResult", "lower", "quantize", "simulate_reference"]
+__all__ = ["build", "run", "SimulationResult", "lower", "quantize", "IntegerEvaluator"]
 
 
 def __getattr__(name):
@@ -31,7 +31,7 @@ def __getattr__(name):
     if name == "quantize":
         from hw_sim.chip.quantize import quantize
         return quantize
-    if name == "simulate_reference":
-        from hw_sim.chip.fixed_reference import simulate_reference
-        return simulate_reference
+    if name == "IntegerEvaluator":
+        from hw_sim.chip.integer_evaluator import IntegerEvaluator
+        return IntegerEvaluator
     raise AttributeError(name)

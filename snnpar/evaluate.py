@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from snnpar.atomic_file import atomic_output
 from snnpar.errors import UserError
 
 TABLE1_COLUMNS: tuple[str, ...] = ("mA", "Acc", "Prec", "Recall", "F1")
+EVAL_BATCH_SIZE = 64  # `snnpar eval` and the validation that picks best.pt score in batches of this size
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -71,13 +72,15 @@ def autocast_context(device: torch.device, dtype: torch.dtype | None):
 
 @torch.no_grad()
 def predict_probabilities(model: nn.Module, loader: DataLoader, device: torch.device,
-                          autocast_dtype: torch.dtype | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          autocast_dtype: torch.dtype | None = None, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """sigmoid(logits) [N, A] and labels [N, A] over a loader, the model in eval mode (restored after)."""
+    from tqdm import tqdm
+
     was_training = model.training
     model.eval()
     probs, labels = [], []
     try:
-        for images, targets in loader:
+        for images, targets in tqdm(loader, desc="eval", unit="batch", disable=not progress, leave=False):
             with autocast_context(device, autocast_dtype):
                 logits = logits_of(model(images.to(device, non_blocking=True)))
             probs.append(torch.sigmoid(logits.float()).cpu().numpy())
@@ -135,24 +138,28 @@ class Evaluation:
     preset: str
 
 
-def evaluate_model(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = 64,
+def evaluate_model(model: nn.Module, dataset: Dataset, device: torch.device, batch_size: int = EVAL_BATCH_SIZE,
                    threshold: float | None = None, definition: str = "rethinking", num_workers: int = 0,
-                   autocast_dtype: torch.dtype | None = None) -> tuple[Any, np.ndarray, np.ndarray]:
+                   autocast_dtype: torch.dtype | None = None, progress: bool = False) -> tuple[Any, np.ndarray, np.ndarray]:
     """Metrics, probabilities and labels of `model` on `dataset` (threshold None: the definition's own)."""
     from snnpar.metrics import compute_metrics
 
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
-    probs, labels = predict_probabilities(model, loader, device, autocast_dtype)
+    probs, labels = predict_probabilities(model, loader, device, autocast_dtype, progress)
     names = list(getattr(dataset, "attribute_names", [])) or None
     metrics = compute_metrics(probs, labels, threshold=threshold, definition=definition, attribute_names=names)
     return metrics, probs, labels
 
 
 def evaluate_checkpoint(checkpoint: str | Path, data: str, root: str | Path, split: str = "test",
-                        threshold: float | None = None, definition: str = "rethinking", batch_size: int = 64,
-                        device: str = "auto", num_workers: int = 0) -> Evaluation:
-    """Load a checkpoint, check its attributes against the data set and score it on one split."""
+                        threshold: float | None = None, definition: str = "rethinking", batch_size: int = EVAL_BATCH_SIZE,
+                        device: str = "auto", num_workers: int = 0, deploy: Callable | None = None,
+                        progress: bool = False) -> Evaluation:
+    """Load a checkpoint, check its attributes against the data set and score it on one split.
+
+    `deploy(model, card, device) -> module` scores another form of the model instead (the composition root
+    passes the Loihi 2 integer network this way; this library does not import hw_sim)."""
     from snnpar.checkpoint import load_model
     from snnpar.data import load_dataset
 
@@ -163,7 +170,10 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, root: str | Path, spl
     check_attribute_names(card.attribute_names, dataset.attribute_names, f"checkpoint {checkpoint}",
                           f"{data!r} at {root}")
     _check_normalization(card.normalization, checkpoint)
-    metrics, probs, labels = evaluate_model(model, dataset, dev, batch_size, threshold, definition, num_workers)
+    if deploy is not None:
+        model = deploy(model, card, dev)
+    metrics, probs, labels = evaluate_model(model, dataset, dev, batch_size, threshold, definition, num_workers,
+                                            progress=progress)
     return Evaluation(metrics, list(card.attribute_names), probs, labels, card.preset)
 
 

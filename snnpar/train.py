@@ -26,6 +26,7 @@ import math
 import os
 import random
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Subset
 
 from snnpar.errors import UserError
 from snnpar.evaluate import (
+    EVAL_BATCH_SIZE,
     autocast_context,
     check_attribute_names,
     logits_of,
@@ -51,6 +53,7 @@ from snnpar.models.batchnorm import recalibrate_batchnorm
 KD_MODES = ("none", "response", "feature", "both")
 STATE_FORMAT = "snnpar-train-state-v2"  # plain types and tensors only (v1 held numpy arrays and TrainConfig)
 LEGACY_STATE_FORMATS = ("snnpar-train-state-v1",)
+QAT_BACKENDS = (None, "loihi2")
 STATE_FILE = "train_state.pt"
 CONFIG_FILE = "config.json"
 METRICS_FILE = "metrics.csv"
@@ -110,6 +113,10 @@ class TrainConfig:
     amp: str = "auto"  # auto | bf16 | fp16 | off (only used on CUDA)
     progress: bool = True
     tensorboard: bool = True
+    # starting weights and quantisation-aware training
+    init: str | None = None  # a checkpoint of the same preset to start from (fine-tuning)
+    qat: str | None = None  # "loihi2": train through the chip's integer arithmetic (students only)
+    loihi2_formats: dict[str, Any] | None = None  # the scales QAT trains with (chosen at the start, kept on resume)
 
 
 # Recipes. "paper" is our reading of Section 4.2: "batch size of 12 ... 60 epochs ... initial learning rate
@@ -204,6 +211,8 @@ def validate_config(config: TrainConfig) -> None:
         (config.batch_size > 0 and config.epochs > 0 and config.lr > 0, "batch_size, epochs and lr must be positive"),
         (0 <= config.warmup_epochs <= config.epochs, f"warmup_epochs ({config.warmup_epochs}, from the {config.recipe!r} "
          f"recipe or your options) is longer than the run ({config.epochs} epochs); pass --warmup-epochs N <= epochs"),
+        (config.qat in QAT_BACKENDS, f"--qat {config.qat!r} is not a quantisation-aware backend; known: "
+         f"{', '.join(b for b in QAT_BACKENDS if b)} (or leave --qat out for float training)"),
     ]
     for ok, message in checks:
         if not ok:
@@ -381,7 +390,10 @@ class FrozenTeacher:
 class Trainer:
     """Builds data, model, teacher, losses and optimiser from a TrainConfig; `fit()` trains and checkpoints."""
 
-    def __init__(self, config: TrainConfig, resume: bool = False, force: bool = False):
+    def __init__(self, config: TrainConfig, resume: bool = False, force: bool = False,
+                 formats_for: Callable | None = None):
+        """`formats_for(model, normalization) -> formats` chooses the Loihi 2 scales QAT starts with; the
+        composition root passes `hw_sim.chip.deployment.student_formats` (this library does not import hw_sim)."""
         from snnpar.data import NORMALIZATION, attribute_sentences, load_dataset
         from snnpar.losses import FeatureProjection, WeightedBCE, positive_ratio
         from snnpar.models import create_model, model_kind
@@ -416,6 +428,9 @@ class Trainer:
         if self.kind == "teacher":
             self.model_kwargs["attribute_sentences"] = list(attribute_sentences(self.attribute_names))
         self.model = create_model(config.model, **self.model_kwargs).to(self.device)
+        if config.init:
+            self._load_init(config.init)
+        self.forward_model = self._quantisation_aware(formats_for)  # what trains and validates
 
         # teacher and losses
         self.teacher: FrozenTeacher | None = None
@@ -451,15 +466,15 @@ class Trainer:
             self.bn_loader = DataLoader(sample, batch_size=max(config.batch_size, 32), shuffle=False,
                                         num_workers=config.num_workers, drop_last=len(sample) > 32)
         shard = list(range(self.dist.rank, len(self.val_set), self.dist.world_size))
-        self.val_loader = DataLoader(Subset(self.val_set, shard), batch_size=max(config.batch_size, 32),
+        self.val_loader = DataLoader(Subset(self.val_set, shard), batch_size=EVAL_BATCH_SIZE,
                                      shuffle=False, num_workers=config.num_workers)
 
         # distributed wrappers, optimiser, schedule, scaler
-        self.train_model: nn.Module = self.model
+        self.train_model: nn.Module = self.forward_model
         self.train_projection = self.projection
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
-            self.train_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+            self.train_model = nn.parallel.DistributedDataParallel(self.forward_model, device_ids=ids)
             if self.projection is not None:
                 self.train_projection = nn.parallel.DistributedDataParallel(self.projection, device_ids=ids)
         params = list(self.model.parameters()) + (list(self.projection.parameters()) if self.projection else [])
@@ -480,7 +495,7 @@ class Trainer:
             self._load_state()
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
-            _write_json(self.run_dir / CONFIG_FILE, _portable_config(config))
+            _write_json(self.run_dir / CONFIG_FILE, _portable_config(self.config))
 
     # -- losses --
 
@@ -557,10 +572,11 @@ class Trainer:
         return stats
 
     def validate(self) -> Any:
-        """PARMetrics on the validation split; under torchrun each rank scores a shard, rank 0 gathers."""
+        """PARMetrics on the validation split in exactly the numerics of `snnpar eval` (no autocast; with QAT
+        the integer network, as `--backend loihi2-fixed`); under torchrun each rank scores a shard."""
         from snnpar.metrics import compute_metrics
 
-        probs, labels = predict_probabilities(self.model, self.val_loader, self.device, self.amp_dtype)
+        probs, labels = predict_probabilities(self.forward_model, self.val_loader, self.device, None)
         if self.dist.enabled:
             gathered: list[Any] = [None] * self.dist.world_size
             dist.all_gather_object(gathered, (probs, labels))
@@ -579,7 +595,7 @@ class Trainer:
             for epoch in range(self.start_epoch, cfg.epochs):
                 lr = self.optimizer.param_groups[0]["lr"]
                 stats = self.train_one_epoch(epoch)
-                if self.bn_loader is not None:
+                if self.bn_loader is not None and not cfg.qat:  # QAT folds frozen statistics, as the chip does
                     with autocast_context(self.device, self.amp_dtype):
                         recalibrate_batchnorm(self.model, (x.to(self.device, non_blocking=True) for x, _ in self.bn_loader))
                 metrics = self.validate()
@@ -628,9 +644,45 @@ class Trainer:
 
     def model_card(self, extra: dict[str, Any]):
         from snnpar.checkpoint import ModelCard
+        from snnpar.loihi2.formats import FORMATS_KEY
 
+        qat = {FORMATS_KEY: self.config.loihi2_formats} if self.config.qat else {}
         return ModelCard(self.config.model, dict(self.model_kwargs), self.attribute_names, self.normalization,
-                         {"kind": self.kind, "config": _portable_config(self.config), **extra})
+                         {"kind": self.kind, "config": _portable_config(self.config), **qat,
+                          "validation_backend": "loihi2-fixed" if self.config.qat else "float", **extra})
+
+    def _load_init(self, path: str) -> None:
+        """Start from a checkpoint's weights (same preset and attributes), e.g. to fine-tune a float student."""
+        from snnpar.checkpoint import load_model
+        from snnpar.errors import UserError
+
+        init, card = load_model(path, map_location=self.device)
+        if card.preset != self.config.model:
+            raise UserError(f"--init {path} holds a {card.preset!r} model, but --model is {self.config.model!r}; "
+                            "start from a checkpoint of the same preset")
+        check_attribute_names(card.attribute_names, self.attribute_names, f"--init checkpoint {path}", self.data_desc)
+        try:
+            self.model.load_state_dict(init.state_dict())
+        except RuntimeError as err:
+            raise UserError(f"--init {path} does not fit {self.config.model} with these options (image size, "
+                            f"time steps, attention): {str(err).splitlines()[0]}") from None
+
+    def _quantisation_aware(self, formats_for: Callable | None) -> nn.Module:
+        """The model itself, or with --qat its forward through the chip's integer arithmetic."""
+        cfg = self.config
+        if not cfg.qat:
+            return self.model
+        from snnpar.errors import UserError
+        from snnpar.loihi2.qat import Loihi2Student
+
+        if self.kind != "student":
+            raise UserError(f"--qat {cfg.qat} trains Spikingformer students (snnpar-*) for the chip; {cfg.model} is a "
+                            f"{self.kind}: train it without --qat")
+        if cfg.loihi2_formats is None:  # chosen once, for the weights QAT starts from; kept on --resume
+            if formats_for is None:
+                raise ValueError("QAT needs formats_for (hw_sim.chip.deployment.student_formats) to choose its scales")
+            self.config = cfg = replace(cfg, loihi2_formats=formats_for(self.model, self.normalization))
+        return Loihi2Student(self.model, cfg.loihi2_formats)
 
     def _write_epoch(self, epoch: int, row: dict[str, Any], improved: bool, writer: Any,
                      rng: list[dict[str, Any]]) -> None:
@@ -734,13 +786,14 @@ def read_training_state(path: Path) -> dict[str, Any]:
 
 def _portable_config(config: TrainConfig) -> dict[str, Any]:
     """The config as stored in a run folder: `out` is the folder itself (".", whatever path led to it), so a
-    moved or copied run folder resumes into itself; data root and teacher are absolute paths, so a resume
-    from another working directory finds them."""
+    moved or copied run folder resumes into itself; data root, teacher and --init checkpoint are absolute
+    paths, so a resume from another working directory finds them."""
     values = asdict(config)
     values["out"] = "."
     values["root"] = str(Path(config.root).absolute()) if config.root else config.root
-    if config.teacher:
-        values["teacher"] = str(Path(config.teacher).absolute())
+    for key in ("teacher", "init"):
+        if values.get(key):
+            values[key] = str(Path(values[key]).absolute())
     return values
 
 
@@ -762,9 +815,10 @@ def read_run_config(run_dir: str | Path) -> TrainConfig:
     return config
 
 
-def train(config: TrainConfig, resume: bool = False, force: bool = False) -> dict[str, Any]:
-    """Build a Trainer and fit it; the library entry point behind `snnpar train`."""
-    trainer = Trainer(config, resume=resume, force=force)
+def train(config: TrainConfig, resume: bool = False, force: bool = False,
+          formats_for: Callable | None = None) -> dict[str, Any]:
+    """Build a Trainer and fit it; the library entry point behind `snnpar train` (`formats_for`: see Trainer)."""
+    trainer = Trainer(config, resume=resume, force=force, formats_for=formats_for)
     try:
         return trainer.fit()
     finally:

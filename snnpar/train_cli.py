@@ -67,6 +67,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
     o.add_argument("--warmup-epochs", type=int)
     o.add_argument("--schedule", choices=["step", "cosine", "constant"], help="after the warm-up")
     o.add_argument("--max-train-batches", type=int, help="cut each epoch after this many batches")
+    if with_model:
+        add_qat_arguments(parser)
     m = parser.add_argument_group("machinery")
     m.add_argument("--seed", type=int)
     m.add_argument("--device", help="auto (default), cpu, cuda or cuda:N")
@@ -77,6 +79,15 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
     m.add_argument("--no-augment", dest="augment", action="store_const", const=False, help="no pad/crop/flip")
     m.add_argument("--no-progress", dest="progress", action="store_const", const=False, help="no progress bar")
     m.add_argument("--no-tensorboard", dest="tensorboard", action="store_const", const=False)
+
+
+def add_qat_arguments(parser: argparse.ArgumentParser) -> None:
+    q = parser.add_argument_group("fine-tuning and quantisation-aware training")
+    q.add_argument("--init", metavar="CKPT", help="start from this checkpoint's weights (same preset), e.g. a float "
+                                                  "student to fine-tune for the chip")
+    q.add_argument("--qat", metavar="BACKEND", help="quantisation-aware training for a chip: loihi2 (students only). The "
+                   "forward is Loihi 2's integer arithmetic at the post-training scales of the starting weights; "
+                   "validation and best.pt use it, as `snnpar eval --backend loihi2-fixed` does")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -93,7 +104,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser)
 
 
-OVERRIDE_KEYS = ("model", "data", "root", "image_size", "teacher", "kd", "bce_weight", "response_weight",
+OVERRIDE_KEYS = ("model", "data", "root", "image_size", "teacher", "kd", "init", "qat", "bce_weight", "response_weight",
                  "feature_weight", "temperature", "response_mode", "epochs", "batch_size", "lr", "optimizer",
                  "weight_decay", "warmup_epochs", "schedule", "max_train_batches", "seed", "device", "cpu_threads", "amp",
                  "num_workers", "augment", "progress", "tensorboard")
@@ -144,7 +155,10 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
     else:
         config = build_config(args)
-    summary = train(config, resume=args.resume, force=args.force)
+    formats_for = None
+    if config.qat:  # a composition root: the scales come from hw_sim's post-training quantisation
+        from hw_sim.chip.deployment import student_formats as formats_for
+    summary = train(config, resume=args.resume, force=args.force, formats_for=formats_for)
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for all
         return 0
     print(f"best val mA {100 * summary['best_mA']:.2f} at epoch {summary['best_epoch']}; "

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from snnpar.errors import UserError
 from snnpar.evaluate import write_text
 
 
@@ -185,28 +186,22 @@ def lava_runner() -> Callable:
 
 
 def integer_reference_run(nir_path: str | Path, images, fixed_result) -> tuple[dict, np.ndarray]:
-    """Spikes [T, B, ...] and logits of `hw_sim.chip.fixed_reference` (numpy integers, no Lava) for the graph, images
-    and fixed-point formats of a fixed-point Lava run: what that run must equal bit for bit."""
-    from hw_sim.chip.fixed_reference import reference_spikes, simulate_reference
-    from hw_sim.simulator.lowering import Neurons, lower
-    from hw_sim.simulator.simulation import encode, load_graph, readout_logits
+    """Spikes [T, B, ...] and logits of the integer evaluator (`hw_sim.chip.integer_evaluator`, torch integers,
+    no Lava) for the graph, images and fixed-point formats of a fixed-point Lava run: what that run must equal
+    bit for bit."""
+    from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
+    from hw_sim.simulator.lowering import lower
+    from hw_sim.simulator.simulation import load_graph
 
-    net, quant = lower(load_graph(nir_path)), fixed_result.quantization
-    sources = [net.nodes[e.source] for e in net.readout.inputs]
-    if any(isinstance(n, Neurons) and not n.spiking for n in sources):
-        raise ValueError("the integer reference keeps spikes, not voltages: a graph read out through a non-spiking "
-                         "group (LI, CubaLI) can be compared layer by layer but has no reference logits")
+    net = lower(load_graph(nir_path))
     T = next(iter(fixed_result.spikes.values())).shape[0]
-    data = encode(net, _np(images), T, T + max(fixed_result.depth.values()), quant)
-    outputs = simulate_reference(net, data, T, "fixed", quant)
-    spikes = reference_spikes(net, outputs, T)
-    graded = {n.name: outputs[n.name][:, n.depth:n.depth + T] for n in sources if not isinstance(n, Neurons)}
-    return spikes, readout_logits(net, quant, spikes, graded, {}, T)
+    result = evaluate(net, fixed_result.quantization, _np(images), T)
+    return spikes_numpy(result), result.logits.numpy()
 
 
 def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, modes=("float", "fixed"),
                        run_lava: Callable | None = None) -> list[FidelityReport]:
-    """Norse (float64) vs Lava in each mode; Lava fixed point also against the integer reference, which it
+    """Norse (float64) vs Lava in each mode; Lava fixed point also against the integer evaluator, which it
     must equal bit for bit (a difference there is a simulator or quantiser bug, not quantisation error)."""
     from snnpar.checkpoint import load_model
 
@@ -223,8 +218,98 @@ def compare_checkpoint(checkpoint: str | Path, nir_path: str | Path, images, mod
         reports.append(compare_runs("norse", norse_spikes, norse_logits, f"lava {mode}", spikes, result.logits, extra=extra))
         if mode == "fixed":
             ref_spikes, ref_logits = integer_reference_run(nir_path, images, result)
-            reports.append(compare_runs("integer reference", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
+            reports.append(compare_runs("integer evaluator", ref_spikes, ref_logits, "lava fixed", spikes, result.logits))
     return reports
+
+
+def compare_qat(qat_checkpoint: str | Path, images, run_lava: Callable | None = None) -> list[FidelityReport]:
+    """A QAT checkpoint's own forward (`snnpar.loihi2.qat`) against Lava fixed point and the integer evaluator
+    running its exported graph with the formats it trained with: all three must agree on every spike."""
+    import tempfile
+
+    import torch
+
+    from export import export_nir
+    from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
+    from hw_sim.chip.quantize import FORMATS_KEY
+    from hw_sim.simulator.lowering import lower
+    from snnpar.checkpoint import load_model
+    from snnpar.loihi2.qat import Loihi2Student
+
+    run_lava = run_lava or lava_runner()
+    model, card = load_model(qat_checkpoint)
+    formats = card.extra.get(FORMATS_KEY)
+    if not formats:
+        raise UserError(f"{qat_checkpoint} is not a QAT checkpoint (no {FORMATS_KEY!r} formats in its card); train "
+                        "one with `snnpar train --qat loihi2 --init CKPT`")
+    qat = Loihi2Student(model, formats)
+    qat.record = {}
+    images = _np(images)
+    with torch.no_grad():
+        logits = qat(torch.as_tensor(images)).numpy()
+    spikes = {k: v.numpy().astype(np.uint8) for k, v in qat.record.items()}
+    with tempfile.TemporaryDirectory(prefix="snnpar-qat-") as tmp:
+        path = Path(tmp) / "qat.nir"
+        graph = export_nir(model, path, normalization=card.normalization, metadata={FORMATS_KEY: formats})
+        lava = run_lava(path, images, mode="fixed")
+    steps = next(iter(spikes.values())).shape[0]
+    integer = evaluate(lower(graph), lava.quantization, images, steps)
+    return [compare_runs("qat forward", spikes, logits, "lava fixed (qat formats)",
+                         align_by_depth(lava.spikes, lava.depth, steps), lava.logits),
+            compare_runs("qat forward", spikes, logits, "integer evaluator (qat formats)", spikes_numpy(integer),
+                         integer.logits.numpy())]
+
+
+@dataclass
+class SplitAccuracy:
+    """mA and the other PAR metrics of one form of a student on a whole split."""
+
+    name: str
+    checkpoint: str
+    backend: str
+    images: int
+    metrics: dict[str, float]  # the Table 1 row, in percent
+    decisions: np.ndarray = field(repr=False, default=None)  # [N, A] predicted attributes
+
+
+def split_accuracy(checkpoint: str | Path, data: str, root: str | Path, split: str = "test",
+                   qat_checkpoint: str | Path | None = None, progress: bool = False) -> list[SplitAccuracy]:
+    """On the whole split: the float student, its post-training quantisation on the chip, and (given a QAT
+    checkpoint) the QAT student on the chip and its own QAT forward, each through `snnpar.evaluate`."""
+    from hw_sim.chip.deployment import chip_model
+    from snnpar.evaluate import evaluate_checkpoint, table1_row
+    from snnpar.loihi2.formats import FORMATS_KEY
+    from snnpar.loihi2.qat import Loihi2Student
+
+    def qat_forward(model, card, device):
+        return Loihi2Student(model, card.extra[FORMATS_KEY])
+
+    forms = [("float", checkpoint, "float", None), ("post-training quantised", checkpoint, "loihi2-fixed", chip_model)]
+    if qat_checkpoint is not None:
+        forms += [("QAT", qat_checkpoint, "loihi2-fixed", chip_model), ("QAT forward", qat_checkpoint, "qat", qat_forward)]
+    rows = []
+    for name, path, backend, deploy in forms:
+        result = evaluate_checkpoint(path, data, root, split, deploy=deploy, progress=progress)
+        rows.append(SplitAccuracy(name, str(path), backend, len(result.labels), table1_row(result.metrics),
+                                  result.probabilities > result.metrics.threshold))
+    return rows
+
+
+def split_table(rows: list[SplitAccuracy]) -> str:
+    """The side-by-side table, with how often each form's decisions agree with the float student's (and the
+    QAT student's on the chip with its own QAT forward)."""
+    base = rows[0].decisions
+    lines = [f"whole split ({rows[0].images} images): float, post-training quantised and QAT students",
+             f"{'form':<26} {'backend':<13} {'mA':>6} {'Acc':>6} {'Prec':>6} {'Recall':>6} {'F1':>6} {'agree float':>11}"]
+    for r in rows:
+        m = r.metrics
+        lines.append(f"{r.name:<26} {r.backend:<13} {m['mA']:>6.2f} {m['Acc']:>6.2f} {m['Prec']:>6.2f} "
+                     f"{m['Recall']:>6.2f} {m['F1']:>6.2f} {float((r.decisions == base).mean()):>11.4f}")
+    chip = {r.name: r for r in rows}
+    if "QAT" in chip:
+        agree = float((chip["QAT"].decisions == chip["QAT forward"].decisions).mean())
+        lines.append(f"QAT on the chip vs its own QAT forward: decisions agree {agree:.4f}")
+    return "\n".join(lines)
 
 
 def write_json(obj, path: str | Path) -> Path:

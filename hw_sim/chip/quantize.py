@@ -1,18 +1,21 @@
-"""Loihi 2 fixed point for a lowered network: scales chosen per layer, and the error they cost.
+"""Loihi 2 fixed point for a lowered network: which nodes share a scale, the scales, and every integer.
 
-Formats (lava-nc 0.10.0 fixed_pt models): synaptic input a is an integer, the LIF adds a << 6 to u; with
-du = 4095 (hidden +1) u = a << 6 each step (CubaLIF: u <- u * (4095 - du) >> 12 + a << 6);
-v <- v * (4096 - dv) >> 12 (sign-magnitude) + u + bias, 24-bit;
-spike v > vth << 6; bias = mantissa (13-bit signed) << exponent (0..7). Dense weights are 8-bit with a
-shared exponent (mixed signs lose the lowest bit: even values in [-256, 254]) and the accumulated sum is
-shifted by weight_exp; Lava's Conv ignores weight_exp, so conv weights are an 8-bit mantissa << e (e >= 0).
+The formats and the per-group scale rule are `snnpar.loihi2.formats` (one definition, also used by QAT);
+this module applies them to a graph. Synapses feeding one neuron group, and neuron groups fed by one
+synapse, share a scale S (union-find); spikes fed straight into neurons force S = 1. The worst-case input
+of a neuron is the sum of the bounds of everything feeding it (residual fan-in, the SSA product).
 
-Scales: every neuron group gets S = integer input per unit of (gain * I), a power of two, so v in units
-of S*64 and vth = threshold*S. Synapses feeding one neuron group (and neuron groups fed by one synapse)
-share S; spikes fed straight into neurons force S = 1. S is the largest power of two keeping a worst-case
-input below 2^14 and vth within 17 bits. The per-layer relative error of weights, thresholds and biases is
-reported. `QuantizationConfig(style="nir-paper")` reproduces the NIR paper's Lava import instead: S = 256,
-truncation, dv = int(a*4095), vth = int(th*131071) >> 9. Nothing here runs Lava.
+A synapse whose group has no neurons (a pool or any scale-only node feeding another synapse, a readout
+layer) has a free scale. It is chosen jointly with its consumers: the power of two that quantises the
+chain with the least weight error (so a SumPool2d before a conv keeps the conv's weights). Dense weights
+take the exponent the chip gives them; Conv weights an 8-bit mantissa << e (Lava's Conv has no negative
+exponent). A layer whose weights quantise to (nearly) all zero, or whose state would saturate, is a
+`UserError` naming the node and what would work, never a silent result.
+
+Formats can also be given (`formats=`: the scales a QAT checkpoint trained with, from the graph's metadata
+`loihi2`): then every integer follows from them by the same rules. `QuantizationConfig(style="nir-paper")`
+reproduces the NIR paper's Lava import instead: S = 256, truncation, dv = int(a*4095), vth =
+int(th*131071) >> 9. Nothing here runs Lava.
 """
 
 from __future__ import annotations
@@ -21,18 +24,23 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from hw_sim.simulator.lowering import Attention, Input, Network, Neurons, Synapse, torch_to_lava_weight
+from snnpar.errors import UserError
+from snnpar.loihi2 import formats as F
+from snnpar.loihi2.formats import FORMATS_KEY, FORMATS_VERSION, formats_metadata  # noqa: F401 (the formats entry)
 
-MAX_INPUT = 2**14  # worst-case synaptic input per step, in integer units
-MAX_VTH = 2**17 - 1
+MAX_INPUT = F.MAX_INPUT  # worst-case synaptic input per step, in integer units
+MAX_VTH = F.VTH_MAX
+ZEROED_LIMIT = 0.5  # a synapse losing more of its non-zero weights than this is refused
 
 
 @dataclass(frozen=True)
 class QuantizationConfig:
     style: str = "per-layer"  # or "nir-paper"
-    input_bits: int = 8  # graded input (the image) as signed integers of this width
-    max_scale_log2: int = 16
+    input_bits: int = F.INPUT_BITS  # graded input (the image) as signed integers of this width
+    max_scale_log2: int = F.MAX_SCALE_LOG2
 
 
 @dataclass
@@ -44,6 +52,11 @@ class FixedNeurons:
     bias_mant: np.ndarray  # NIR shape, int
     bias_exp: int
 
+    def format(self) -> F.NeuronFormat:
+        """The same parameters as torch's `snnpar.loihi2.formats.NeuronFormat` (for the integer evaluator)."""
+        return F.NeuronFormat(self.scale, self.vth, self.dv, self.du,
+                              torch.as_tensor(self.bias_mant, dtype=torch.float64), self.bias_exp)
+
 
 @dataclass
 class FixedSynapse:
@@ -52,6 +65,7 @@ class FixedSynapse:
     in_scale: float  # integer input units per real input unit
     out_scale: int  # integer output units per real (gain * I)
     error: float  # relative RMS error of the effective weights
+    nir_weight: np.ndarray | None = None  # the same integers in NIR (torch) layout
 
 
 @dataclass
@@ -62,10 +76,35 @@ class Quantization:
     attention: dict[str, int] = field(default_factory=dict)  # SSA output multiplier
     input_scale: float = 1.0
     report: dict[str, dict[str, float]] = field(default_factory=dict)
+    trained: bool = False  # scales came from a QAT checkpoint, not from the rule
 
     def summary(self) -> str:
         rows = [f"{name:40s} " + " ".join(f"{k}={v:.3g}" for k, v in r.items()) for name, r in self.report.items()]
         return "\n".join(rows)
+
+    def scales(self) -> dict[str, int]:
+        """Scale of every neuron group and synapse, by node name (what `formats_metadata` stores)."""
+        return {**{n: int(s.out_scale) for n, s in self.synapses.items()},
+                **{n: int(f.scale) for n, f in self.neurons.items()}}
+
+
+def trained_formats(net: Network) -> dict | None:
+    """The formats a graph says it was trained with (metadata `loihi2`), or None."""
+    meta = (net.metadata or {}).get(FORMATS_KEY)
+    if not meta:
+        return None
+    if int(meta.get("version", 0)) != FORMATS_VERSION or "scales" not in meta:
+        raise UserError(f"the graph's metadata {FORMATS_KEY!r} is not format version {FORMATS_VERSION}; re-export the "
+                        "QAT checkpoint with this version of snnpar")
+    return meta
+
+
+def nominal_input_range(normalization: dict | None) -> float | None:
+    """Largest |normalised pixel| for pixels in [0, 1] (None without a normalisation): the input scale then
+    depends on the graph, not on the images of one run."""
+    if not normalization:
+        return None
+    return max(max(abs(0 - m), abs(1 - m)) / s for m, s in zip(normalization["mean"], normalization["std"]))
 
 
 def _groups(net: Network) -> list[set[str]]:
@@ -82,9 +121,8 @@ def _groups(net: Network) -> list[set[str]]:
     for node in net.nodes.values():
         if isinstance(node, (Neurons, Synapse)):
             find(node.name)
-        if isinstance(node, (Neurons, Synapse)):  # a neuron group and its synapses; graded co-inputs
             ups = [e.source for e in node.inputs if isinstance(net.nodes[e.source], Synapse)]
-            for u in ups:
+            for u in ups:  # a neuron group and its synapses; graded co-inputs of a synapse
                 parent[find(u)] = find(node.name if isinstance(node, Neurons) else ups[0])
     out: dict[str, set[str]] = {}
     for x in parent:
@@ -98,64 +136,124 @@ def _lava_real_weight(syn: Synapse) -> np.ndarray:
     return torch_to_lava_weight(w) if syn.op == "conv" else w
 
 
-def _worst_input(syn: Synapse, in_bound: float) -> float:
-    w = np.abs(_lava_real_weight(syn))
+def _worst_output(syn: Synapse, in_bound: float) -> float:
+    w = np.abs(syn.weight) * (syn.gain / syn.input_gain)
     per_out = w.sum(axis=1) if syn.op == "dense" else w.sum(axis=(1, 2, 3))
     return float(per_out.max() * in_bound + np.abs(syn.offset).max() * syn.gain)
 
 
-def quantize(net: Network, config: QuantizationConfig = QuantizationConfig(), input_range: float = 1.0,
-             binary_input: bool = False) -> Quantization:
-    """Choose integer formats for every node of a lowered network (depths need not be set)."""
-    q = Quantization(config)
-    paper = config.style == "nir-paper"
-    if config.style not in ("per-layer", "nir-paper"):
-        raise ValueError(f"unknown quantisation style {config.style!r}; use 'per-layer' or 'nir-paper'")
-    if binary_input or paper:
-        q.input_scale = 1.0
-    else:
-        q.input_scale = 2.0 ** math.floor(math.log2((2 ** (config.input_bits - 1) - 1) / max(input_range, 1e-12)))
-    # bounds of real signals, in topological order
+def _bounds(net: Network, input_range: float) -> dict[str, float]:
+    """Worst-case magnitude of every node's output, in real units (gain * I for synapses and attention)."""
     bound: dict[str, float] = {}
     for node in net.nodes.values():
         if isinstance(node, Input):
             bound[node.name] = input_range
         elif isinstance(node, Synapse):
-            ins = [bound[e.source] if isinstance(net.nodes[e.source], (Input, Synapse)) else 1.0 for e in node.inputs]
-            bound[node.name] = _worst_input(node, sum(ins))
+            bound[node.name] = _worst_output(node, sum(bound[e.source] for e in node.inputs))
+        elif isinstance(node, Attention):
+            channels, tokens = node.shape
+            bound[node.name] = channels // node.num_heads * tokens * abs(node.scale * node.gain)
         else:
-            bound[node.name] = 1.0
-    scale: dict[str, int] = {}
-    for group in _groups(net):
-        members = [net.nodes[m] for m in group]
-        forced = any(isinstance(net.nodes[e.source], Neurons)
-                     for m in members if isinstance(m, Neurons) for e in m.inputs)
-        if paper:
-            s = 256
-        elif forced:
-            s = 1
-        else:
-            worst = max([bound[m.name] for m in members if isinstance(m, Synapse)] + [1e-12])
-            # a synaptic current (du < 1) sums inputs over about 1/du steps
-            worst /= min([m.current_decay for m in members if isinstance(m, Neurons)] + [1.0])
-            thr = max([m.threshold for m in members if isinstance(m, Neurons) and m.spiking] + [1e-12])
-            log2 = min(math.floor(math.log2(MAX_INPUT / worst)), math.floor(math.log2(MAX_VTH / thr)),
-                       config.max_scale_log2)
-            s = 2 ** max(log2, 0)
-        for m in group:
-            scale[m] = s
+            bound[node.name] = 1.0  # spikes
+    return bound
+
+
+def _neuron_input_bound(net: Network, node: Neurons, bound: dict[str, float]) -> float:
+    return sum(bound[e.source] * (node.gain if isinstance(net.nodes[e.source], Neurons) else 1.0)
+               for e in node.inputs)
+
+
+def quantize(net: Network, config: QuantizationConfig = QuantizationConfig(), input_range: float = 1.0,
+             binary_input: bool = False, formats: dict | None = None) -> Quantization:
+    """Choose integer formats for every node of a lowered network (depths need not be set). `formats`
+    (default: the graph's metadata `loihi2`, if any) fixes the scales, as a QAT checkpoint trained them."""
+    if config.style not in ("per-layer", "nir-paper"):
+        raise ValueError(f"unknown quantisation style {config.style!r}; use 'per-layer' or 'nir-paper'")
+    paper = config.style == "nir-paper"
+    formats = formats if formats is not None else (None if paper else trained_formats(net))
+    q = Quantization(config, trained=formats is not None)
+    if formats is not None:
+        q.input_scale = float(formats["input_scale"])
+    elif binary_input or paper:
+        q.input_scale = 1.0
+    else:
+        q.input_scale = F.input_scale(input_range, config.input_bits)
+    bound = _bounds(net, input_range)
+    if formats is not None:
+        scale = _given_scales(net, formats)
+    elif paper:
+        scale = {n: 256 for n, node in net.nodes.items() if isinstance(node, (Neurons, Synapse))}
+    else:
+        scale = _rule_scales(net, bound, config, q)
     for node in net.nodes.values():
         if isinstance(node, Synapse):
             _quantize_synapse(q, net, node, scale, paper)
         elif isinstance(node, Neurons):
             _quantize_neurons(q, node, scale[node.name], paper)
+            if not paper:
+                _check_saturation(net, node, bound, scale[node.name], q.trained)
         elif isinstance(node, Attention):
             consumer = next(n for n in net.nodes.values() if isinstance(n, Neurons)
                             and any(e.source == node.name for e in n.inputs))
             exact = node.scale * node.gain * scale[consumer.name]
-            q.attention[node.name] = int(round(exact))
+            q.attention[node.name] = F.attention_multiplier(node.scale, node.gain, scale[consumer.name])
             q.report[node.name] = {"multiplier": exact, "rel_err": abs(round(exact) - exact) / max(exact, 1e-12)}
     return q
+
+
+def _given_scales(net: Network, formats: dict) -> dict[str, int]:
+    given = formats["scales"]
+    missing = [n for n, node in net.nodes.items() if isinstance(node, (Neurons, Synapse)) and n not in given]
+    if missing:
+        raise UserError(f"the graph's trained Loihi 2 formats name no scale for {missing[:3]}: the graph was changed "
+                        "after export; re-export the QAT checkpoint")
+    return {n: int(given[n]) for n in net.nodes if n in given}
+
+
+def _rule_scales(net: Network, bound: dict[str, float], config: QuantizationConfig, q: Quantization) -> dict[str, int]:
+    scale: dict[str, int] = {}
+    free: list[set[str]] = []
+    for group in _groups(net):
+        members = [net.nodes[m] for m in group]
+        neurons = [m for m in members if isinstance(m, Neurons)]
+        if not neurons:
+            free.append(group)
+        forced = any(isinstance(net.nodes[e.source], Neurons) for m in neurons for e in m.inputs)
+        worst = max([_neuron_input_bound(net, m, bound) for m in neurons]
+                    + [bound[m.name] for m in members if isinstance(m, Synapse)])
+        thr = max([m.threshold for m in neurons if m.spiking] + [1e-12])
+        s = F.group_scale(worst, thr, min([m.current_decay for m in neurons] + [1.0]), forced, config.max_scale_log2)
+        for m in group:
+            scale[m] = s
+    for group in free:  # in topological order of their first member: upstream free scales are settled first
+        _choose_free_scale(net, group, bound, scale, q)
+    return scale
+
+
+def _consumers(net: Network, name: str) -> list[Synapse]:
+    return [n for n in net.nodes.values() if isinstance(n, Synapse) and any(e.source == name for e in n.inputs)]
+
+
+def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], scale: dict[str, int],
+                       q: Quantization) -> None:
+    """A scale-only group: the power of two within the output bound that quantises it and the synapses it
+    feeds with the least weight error. Near-ties go to the smaller scale where synapses consume it (their
+    sums then need no right shift, which floors), to the larger one where only the readout does (finer)."""
+    members = [net.nodes[m] for m in group]
+    consumers = [c for m in members for c in _consumers(net, m.name) if c.name not in group]
+    worst = max(bound[m.name] for m in members)
+    limit = MAX_INPUT if consumers else F.STATE_LIMIT // 2  # the readout takes messages of up to 24 bits
+    top = min(F.MAX_SCALE_LOG2, math.floor(math.log2(limit / max(worst, 1e-12))))
+    best: list[tuple[float, int]] = []
+    for log2 in range(0, max(top, 0) + 1):
+        trial = {**scale, **{m: 2**log2 for m in group}}
+        err = max(_weight_error(net, syn, trial, q) for syn in [*members, *consumers])
+        best.append((err, 2**log2))
+    least = min(err for err, _ in best)
+    near = [s for err, s in best if err <= least * 1.05 + 1e-9]
+    chosen = min(near) if consumers else max(near)
+    for m in group:
+        scale[m] = chosen
 
 
 def _input_scale(q: Quantization, net: Network, syn: Synapse, scale: dict[str, int]) -> float:
@@ -168,49 +266,77 @@ def _input_scale(q: Quantization, net: Network, syn: Synapse, scale: dict[str, i
     return float(ups.pop()) if ups else 1.0
 
 
+def _target(syn: Synapse, in_scale: float, out_scale: int) -> torch.Tensor:
+    return F.weight_target(torch.as_tensor(syn.weight, dtype=torch.float64), syn.gain, syn.input_gain,
+                           out_scale, in_scale)
+
+
+def _weight_error(net: Network, syn: Synapse, scale: dict[str, int], q: Quantization) -> float:
+    target = _target(syn, _input_scale(q, net, syn, scale), scale[syn.name])
+    return F.relative_error(F.weight_format(syn.op, target).effective, target)
+
+
 def _quantize_synapse(q: Quantization, net: Network, syn: Synapse, scale: dict[str, int], paper: bool) -> None:
     in_scale = _input_scale(q, net, syn, scale)
     out_scale = scale[syn.name]
-    real = _lava_real_weight(syn)
-    target = real * out_scale / in_scale
-    peak = float(np.abs(target).max()) or 1.0
-    mixed = target.min() < 0 < target.max()
     if paper:
-        weight, exp, eff = np.trunc(target).astype(np.int32), 0, np.trunc(target)
-    elif syn.op == "dense":
-        limit = 254 if mixed else 255
-        exp = math.ceil(math.log2(peak / limit))
-        step = 2.0**exp * (2 if mixed else 1)
-        mant = np.clip(np.round(target / step), -128 if mixed else -255, 127 if mixed else 255)
-        weight = (mant * (2 if mixed else 1)).astype(np.int32)
-        eff = mant * step
-    else:
-        exp = max(0, math.ceil(math.log2(peak / 127)))
-        mant = np.clip(np.round(target / 2.0**exp), -128, 127)
-        weight = (mant.astype(np.int64) << exp).astype(np.int32)
-        eff, exp = mant * 2.0**exp, 0
-    err = float(np.linalg.norm(eff - target) / max(np.linalg.norm(target), 1e-12))
-    q.synapses[syn.name] = FixedSynapse(weight, int(exp), in_scale, out_scale, err)
-    q.report[syn.name] = {"scale": out_scale, "weight_rel_err": err}
+        target = _lava_real_weight(syn) * out_scale / in_scale
+        weight = np.trunc(target).astype(np.int32)
+        err = float(np.linalg.norm(np.trunc(target) - target) / max(np.linalg.norm(target), 1e-12))
+        q.synapses[syn.name] = FixedSynapse(weight, 0, in_scale, out_scale, err)
+        q.report[syn.name] = {"scale": out_scale, "weight_rel_err": err}
+        return
+    target = _target(syn, in_scale, out_scale)
+    fmt = F.weight_format(syn.op, target)
+    err = F.relative_error(fmt.effective, target)
+    zeroed = F.zeroed_fraction(fmt, target)
+    if zeroed > ZEROED_LIMIT:
+        raise UserError(
+            f"synapse {syn.name!r}: {100 * zeroed:.0f}% of its non-zero weights quantise to 0 on Loihi 2 (integer "
+            f"scale {out_scale} out, {in_scale:g} in; largest |weight| {float(target.abs().max()):.3g} integer units); "
+            "its layer would be cut. The scale is the largest that the worst-case input bound of the group allows; "
+            "this network needs a data-calibrated scale rule, which snnpar does not have yet (a layer whose weights "
+            "span a smaller range, or a smaller fan-in into the group, would fit)")
+    nir_weight = fmt.weight.numpy().astype(np.int64)
+    weight = torch_to_lava_weight(nir_weight) if syn.op == "conv" else nir_weight
+    q.synapses[syn.name] = FixedSynapse(weight.astype(np.int32), int(fmt.exp), in_scale, out_scale, err, nir_weight)
+    q.report[syn.name] = {"scale": out_scale, "weight_rel_err": err, "zeroed": zeroed}
 
 
 def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> None:
     if paper:
         dv = int(node.decay * 4095)
         vth = int(node.threshold * 131071) >> 9 if node.spiking else MAX_VTH
+        du = F.current_decay(node.current_decay)
+        mant, exp, _ = F.bias_format(torch.as_tensor(node.bias * s * 64, dtype=torch.float64))
+        fmt = F.NeuronFormat(s, vth, dv, du, mant, exp)
     else:
-        dv = min(4095, int(round(node.decay * 4096)))
-        # floor: for integer inputs (v a multiple of 64) v > floor(th*S) << 6 is exactly v > th*S*64
-        vth = min(MAX_VTH, int(math.floor(node.threshold * s))) if node.spiking else MAX_VTH
+        fmt = F.neuron_format(node.threshold, node.decay, node.current_decay,
+                              torch.as_tensor(node.bias, dtype=torch.float64), s, node.spiking)
     bias_v = node.bias * s * 64
-    exp = 0
-    while exp < 7 and np.abs(np.round(bias_v / 2**exp)).max(initial=0) > 4095:
-        exp += 1
-    mant = np.clip(np.round(bias_v / 2**exp), -4096, 4095).astype(np.int32)
-    thr_err = abs(vth - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
-    bias_err = float(np.abs(mant * 2**exp - bias_v).max(initial=0) / (s * 64))
-    du = 4095 if node.current_decay >= 1 else max(0, int(round(node.current_decay * 4096)) - 1)  # Lava adds 1
-    q.neurons[node.name] = FixedNeurons(s, vth, dv, du, mant, exp)
-    q.report[node.name] = {"scale": s, "vth": vth, "threshold_rel_err": thr_err, "bias_abs_err": bias_err,
-                           "decay_err": abs(dv / 4096 - node.decay) if node.decay < 1 else 0.0}
+    thr_err = abs(fmt.vth - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
+    bias_err = float(np.abs(fmt.bias.numpy() - bias_v).max(initial=0) / (s * 64))
+    q.neurons[node.name] = FixedNeurons(s, fmt.vth, fmt.dv, fmt.du, fmt.bias_mantissa.numpy().astype(np.int32),
+                                        fmt.bias_exp)
+    q.report[node.name] = {"scale": s, "vth": fmt.vth, "threshold_rel_err": thr_err, "bias_abs_err": bias_err,
+                           "decay_err": abs(fmt.dv / 4096 - node.decay) if node.decay < 1 else 0.0}
 
+
+def _check_saturation(net: Network, node: Neurons, bound: dict[str, float], s: int, trained: bool) -> None:
+    """The chip's hard limit: an input |a| of 2^17 or more wraps u (a << 6 leaves 24 bits)."""
+    worst = _neuron_input_bound(net, node, bound) / min(node.current_decay, 1.0) * s
+    if worst >= F.HARD_MAX_INPUT:
+        origin = "trained with" if trained else "forced to"
+        raise UserError(
+            f"neuron group {node.name!r}: its worst-case input of {worst:.3g} integer units per step at scale {s} "
+            f"({origin} that scale) would saturate the chip's 24-bit state (limit {F.HARD_MAX_INPUT}); put a synapse "
+            "before it that scales its input down, or lower its incoming weights")
+
+
+def signal_unit(net: Network, quant: Quantization | None, name: str) -> float:
+    """Integer units per real unit of what node `name` hands the readout (1 for spikes; v of a non-spiking
+    group counts S * 64 per unit; a synapse S * gain)."""
+    node = net.nodes[name]
+    if isinstance(node, Neurons):
+        return float(quant.neurons[name].scale * 2**F.ACTIVATION_SHIFT) if quant and not node.spiking else 1.0
+    return node.gain * (quant.synapses[name].out_scale if quant else 1.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hw_sim.chip.quantize import Quantization, QuantizationConfig, quantize
+from hw_sim.chip.quantize import Quantization, QuantizationConfig, nominal_input_range, quantize, signal_unit
 from hw_sim.simulator.build import build, precision_tag, process_models
 from hw_sim.simulator.lowering import Network, Neurons, from_lava, lava_shape, lower, signal_shape, to_lava
 from hw_sim.simulator.runtime import lava_runtime
@@ -222,7 +222,8 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
             quant = quantization
         else:
             binary = bool(np.all((images == 0) | (images == 1)))
-            quant = quantize(net, quantization, input_range=float(np.abs(images).max()) or 1.0,
+            nominal = nominal_input_range(net.metadata.get("normalization"))
+            quant = quantize(net, quantization, input_range=nominal or float(np.abs(images).max()) or 1.0,
                              binary_input=binary)
     # a non-spiking group (LI, CubaLI) read out by the Output node hands over its voltage, not spikes
     voltage_readout = [e.source for e in net.readout.inputs
@@ -314,13 +315,12 @@ def readout_logits(net: Network, quant, spikes, graded, voltages, T: int) -> np.
     total = 0.0
     for e in ro.inputs:
         node = net.nodes[e.source]
+        unit = signal_unit(net, quant, e.source)
         if isinstance(node, Neurons) and not node.spiking:  # v, in units of S * 64 in fixed point
             v = voltages[e.source][:, node.depth:node.depth + T]
-            total = total + v.reshape(-1, T, *ro.shape) / (quant.neurons[e.source].scale * 64 if quant else 1.0)
-            continue
-        if e.source in spikes:
+            total = total + v.reshape(-1, T, *ro.shape) / unit
+        elif e.source in spikes:
             total = total + spikes[e.source].swapaxes(0, 1).reshape(-1, T, *ro.shape)
-            continue
-        unit = node.gain * (quant.synapses[e.source].out_scale if quant else 1.0)
-        total = total + graded[e.source].reshape(-1, T, *ro.shape) / unit
+        else:
+            total = total + graded[e.source].reshape(-1, T, *ro.shape) / unit
     return (np.asarray(total) + ro.offset).mean(axis=1)

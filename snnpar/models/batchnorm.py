@@ -1,8 +1,12 @@
-"""Precise BatchNorm: replace running statistics by their exact average over given batches.
+"""BatchNorm: precise statistics, and folding into the conv before it.
 
-Why: a spiking network's firing depends on BN statistics, and an exponential moving average taken
-during training lags the weights. The trainer recomputes them after each epoch (demo recipe); tests and
-benchmarks use the same function to give an untrained student realistic statistics.
+Precise BN replaces running statistics by their exact average over given batches. Why: a spiking network's
+firing depends on BN statistics, and an exponential moving average taken during training lags the weights.
+The trainer recomputes them after each epoch (demo recipe); tests and benchmarks use the same function to
+give an untrained student realistic statistics.
+
+`fold_batchnorm` is the one fold of BN into a conv: the exporter writes it into the NIR graph and Loihi 2
+QAT trains through it (differentiably), so both see the very same float64 weights.
 """
 
 from __future__ import annotations
@@ -11,6 +15,23 @@ from collections.abc import Iterable
 
 import torch
 from torch import nn
+
+
+def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.modules.batchnorm._BatchNorm,
+                   dtype: torch.dtype = torch.float64) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv weight/bias followed by BN (running statistics) -> one weight and bias, differentiable.
+
+    W' = W * g / sqrt(var + eps),  b' = (b - mean) * g / sqrt(var + eps) + beta.
+    """
+    if bn.running_mean is None or bn.running_var is None:
+        raise ValueError(f"BatchNorm {bn} tracks no running statistics, so it cannot be folded into a fixed conv")
+    gamma = bn.weight.to(dtype) if bn.affine else torch.ones_like(bn.running_var, dtype=dtype)
+    beta = bn.bias.to(dtype) if bn.affine else torch.zeros_like(bn.running_mean, dtype=dtype)
+    scale = gamma / torch.sqrt(bn.running_var.detach().to(dtype) + bn.eps)
+    w = weight.to(dtype) * scale.reshape(-1, *([1] * (weight.dim() - 1)))
+    b = bias.to(dtype) if bias is not None else torch.zeros_like(scale)
+    b = (b - bn.running_mean.detach().to(dtype)) * scale + beta
+    return w, b
 
 
 def batchnorm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:

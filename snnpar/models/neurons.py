@@ -3,7 +3,8 @@
 The reference implementations use SpikingJelly's MultiStepLIFNode(tau=2, hard reset to 0,
 decay_input=True): v <- v + (x - v) / tau. Norse's `lif_box_feed_forward_step` integrates
 dv = dt * tau_mem_inv * (v_leak - v + x) with forward Euler, which is the same update when
-dt * tau_mem_inv = 1 / tau = 0.5, v_leak = 0 and v_reset = 0. Spikes fire when v > v_th.
+dt * tau_mem_inv = 1 / tau = 0.5, v_leak = 0 and v_reset = 0. Spikes fire when v > v_th. The membrane
+and the threshold comparison are float32 also under autocast (`in_float32`): a bf16 membrane flips spikes.
 
 Parameters are explicit per layer (`LIFConfig`) so the NIR exporter reads them from the module
 instead of assuming them. This module deliberately holds no network structure.
@@ -63,6 +64,19 @@ class LIFConfig:
         )
 
 
+def in_float32(loop: Callable[..., torch.Tensor], x: torch.Tensor, *args) -> torch.Tensor:
+    """Run a neuron loop with its state update and threshold comparison in float32 (or float64, if given),
+    also under autocast, where a bf16 membrane flips spikes; spikes go back in the input's dtype (0/1 is exact)."""
+    dtype = x.dtype
+    low = dtype in (torch.float16, torch.bfloat16)
+    if x.device.type in ("cpu", "cuda") and torch.is_autocast_enabled(x.device.type):
+        with torch.autocast(x.device.type, enabled=False):
+            spikes = loop(x.float() if low else x, *args)
+    else:
+        spikes = loop(x.float() if low else x, *args)
+    return spikes.to(dtype) if low else spikes
+
+
 def norse_time_loop(x: torch.Tensor, params: LIFBoxParameters, dt: float) -> torch.Tensor:
     """Spikes [T, ...] of Norse's `lif_box_feed_forward_step` applied to x[0], ..., x[T-1] from v = 0."""
     state = LIFBoxFeedForwardState(v=torch.zeros_like(x[0]))
@@ -95,7 +109,7 @@ class MultiStepLIF(nn.Module):
         return p
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return norse_time_loop(x, self.norse_parameters_on(x.device), self.config.dt)
+        return in_float32(norse_time_loop, x, self.norse_parameters_on(x.device), self.config.dt)
 
     def extra_repr(self) -> str:
         c = self.config
@@ -124,7 +138,7 @@ class CompiledMultiStepLIF(MultiStepLIF):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(x.shape[0], -1)
         torch._dynamo.maybe_mark_dynamic(flat, 1)
-        spikes = compiled_norse_time_loop()(flat, self.norse_parameters_on(x.device), self.config.dt)
+        spikes = in_float32(compiled_norse_time_loop(), flat, self.norse_parameters_on(x.device), self.config.dt)
         return spikes.reshape(x.shape)
 
     def extra_repr(self) -> str:

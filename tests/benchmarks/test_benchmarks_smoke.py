@@ -91,7 +91,14 @@ def test_lava_cost_quick_times_one_image_and_a_pipelined_stream():
     assert alone[13] == stream[13] == "True"  # float Lava predicts the same attributes as Norse
 
 
-def test_run_all_lists_the_four_benchmarks_and_they_exist():
+def test_integer_evaluator_quick_equals_lava_fixed_and_reports_both_ratios():
+    out = run_script("integer_evaluator.py", "--quick")
+    (row,) = table_rows(out, "setting")
+    assert row[9] == "True"  # Lava fixed point's spikes equal the evaluator's on every layer
+    assert all(number(row[i]) > 0 for i in (2, 4, 5, 7, 8))
+
+
+def test_run_all_lists_the_five_benchmarks_and_they_exist():
     listed = run_script("run_all.py", "--list").split()
-    assert set(listed) == {"neuron_throughput.py", "lava_cost.py", "energy_table.py", "scaling.py"}
+    assert set(listed) == {"neuron_throughput.py", "lava_cost.py", "integer_evaluator.py", "energy_table.py", "scaling.py"}
     assert all((BENCHMARKS / name).is_file() for name in listed)

@@ -1,4 +1,4 @@
-"""`lava_conv`, the arithmetic of the vectorised Conv models and of the integer reference: a true convolution in
+"""`lava_conv`, the arithmetic of the vectorised Conv models: a true convolution in
 Lava's layout, and for integers exact whether it runs in float64 (fast, BLAS) or in int64 (past 2^53)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Current-based LIF (NIR CubaLIF / CubaLI) in Lava: the synaptic current becomes Lava's u (du = dt/tau_syn).
-Float spikes equal the reference executor's; fixed point equals the integer reference bit for bit; a synapse
+Float spikes equal the reference executor's; fixed point equals the integer evaluator bit for bit; a synapse
 bias, which would have to pass through the current, is refused with the reason."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from export.executor import run_graph
-from hw_sim.chip.fixed_reference import reference_spikes, simulate_reference
+from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
 from hw_sim.simulator.lowering import lower
-from hw_sim.simulator.simulation import encode, run
+from hw_sim.simulator.simulation import run
 
 T = 12
 
@@ -53,13 +53,13 @@ def test_cuba_lif_float_equals_the_executor(spikes_in):
     np.testing.assert_allclose(result.logits, ref["output"].mean(axis=0), rtol=0, atol=1e-12)
 
 
-def test_cuba_lif_fixed_point_equals_the_integer_reference(spikes_in):
+def test_cuba_lif_fixed_point_equals_the_integer_evaluator(spikes_in):
     graph = cuba_graph()
     fixed = run(graph, spikes_in, mode="fixed", progress=False)
-    net = lower(graph)
-    data = encode(net, spikes_in, T, T + max(fixed.depth.values()), fixed.quantization)
-    expected = reference_spikes(net, simulate_reference(net, data, T, "fixed", fixed.quantization), T)
-    np.testing.assert_array_equal(fixed.spikes["cuba"], expected["cuba"])
+    integer = evaluate(lower(graph), fixed.quantization, spikes_in, T)
+    np.testing.assert_array_equal(fixed.spikes["cuba"], spikes_numpy(integer)["cuba"])
+    # the non-spiking CubaLI readout: its voltage, the same integers, gives the same logits
+    np.testing.assert_allclose(integer.logits.numpy(), fixed.logits, rtol=0, atol=1e-12)
     assert fixed.quantization.neurons["cuba"].du == 1023  # 0.25 * 4096 - 1: Lava adds the hidden 1
     floating = run(graph, spikes_in, mode="float", progress=False)
     assert (fixed.spikes["cuba"] == floating.spikes["cuba"]).mean() > 0.95

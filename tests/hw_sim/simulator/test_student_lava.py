@@ -1,5 +1,5 @@
 """Tiny Spikingformer exported to NIR, both attention modes: Lava float spikes equal Norse's on every layer and
-step (after the depth shift); Lava fixed equals the integer reference bit for bit. One Lava run per mode and
+step (after the depth shift); Lava fixed equals the integer evaluator bit for bit. One Lava run per mode and
 attention, shared by the assertions (module-scoped fixture)."""
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from spiking_fixtures import TIME_STEPS as T
 
 from export import export_nir, read_graph
 from hw_sim.analysis.compare import integer_reference_run
-from hw_sim.chip.fixed_reference import reference_spikes, simulate_reference
+from hw_sim.chip.integer_evaluator import evaluate, spikes_numpy
 from hw_sim.simulator.lowering import lower
-from hw_sim.simulator.simulation import encode, run
+from hw_sim.simulator.simulation import run
 from snnpar.models.recording import record_spikes
 
 
@@ -31,11 +31,10 @@ def runs(request, tmp_path_factory):
     x = images.numpy()
     fl = run(graph, x, mode="float", progress=False)
     fx = run(graph, x, mode="fixed", progress=False)
-    net = lower(graph)
-    data = encode(net, x, T, T + max(fx.depth.values()), fx.quantization)
-    ref = reference_spikes(net, simulate_reference(net, data, T, "fixed", fx.quantization), T)
+    integer = evaluate(lower(graph), fx.quantization, x, T)
+    ref = spikes_numpy(integer)
     return dict(attention=attention, norse={k: v.numpy() for k, v in norse.items()}, logits=logits,
-                float=fl, fixed=fx, reference=ref, graph=graph, images=x)
+                float=fl, fixed=fx, reference=ref, integer_logits=integer.logits.numpy(), graph=graph, images=x)
 
 
 def test_every_layer_fires_so_the_comparison_means_something(runs):
@@ -58,16 +57,18 @@ def test_lava_float_spikes_equal_norse_on_every_layer_and_step(runs):
         assert fl.depth["blocks.0.attn.v_and_attn"] == fl.depth["blocks.0.attn.q_and_k"] + 2
 
 
-def test_lava_fixed_spikes_equal_the_integer_reference_bit_for_bit(runs):
+def test_lava_fixed_spikes_equal_the_integer_evaluator_bit_for_bit(runs):
     fx, ref = runs["fixed"], runs["reference"]
     assert set(ref) == set(fx.spikes)
     for name, expected in ref.items():
         np.testing.assert_array_equal(fx.spikes[name], expected, err_msg=name)
-    # what `snnpar compare` reports as "lava fixed vs integer reference": the same spikes, the same logits
+    np.testing.assert_allclose(runs["integer_logits"], fx.logits, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(runs["integer_logits"] > 0, fx.predictions)
+    # what `snnpar compare` reports as "lava fixed vs integer evaluator": the same spikes, the same logits
     spikes, logits = integer_reference_run(runs["graph"], runs["images"], fx)
     for name, expected in ref.items():
         np.testing.assert_array_equal(spikes[name], expected, err_msg=name)
-    np.testing.assert_array_equal(logits, fx.logits)
+    np.testing.assert_array_equal(logits, runs["integer_logits"])
 
 
 def test_fixed_point_agreement_with_float_is_reported(runs):
