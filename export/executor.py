@@ -4,7 +4,8 @@ It is the independent check that an exported graph means what the Norse model do
 interpreter for other NIR files. Each time step evaluates every node once, in topological order; the
 input of a node is the sum of its incoming edges (in edge-list order), except the extension node
 `SpikingSelfAttention`, which takes its three operands by name. Neurons integrate with forward
-Euler, v <- v + (dt / tau) (v_leak - v + r I). Each node type has one small `prepare` function in
+Euler, v <- v + (dt / tau) (v_leak - v + r I), and fire on v > v_threshold, or on v >= v_threshold where
+the node's metadata says ``firing_rule: ">="`` (export/SCHEMA.md). Each node type has one small `prepare` function in
 `NODE_TYPES` that returns its step function. Not supported: recurrent edges (cycles), nested graphs,
 Delay. `nirtorch_node_map` exposes the same step functions as modules for `nirtorch.nir_to_torch`.
 """
@@ -39,17 +40,27 @@ def _padding(value):
     return value if isinstance(value, str) else tuple(int(v) for v in np.asarray(value).reshape(-1))
 
 
-def lif_step(x: torch.Tensor, v: torch.Tensor | None, alpha, r, v_leak, v_threshold, v_reset) -> tuple[torch.Tensor, torch.Tensor]:
-    """NIR LIF, forward Euler: tau dv/dt = (v_leak - v) + r I; spike v > v_threshold; then v = v_reset."""
+def firing_rule(node) -> str:
+    """'>' (NIR's LIF) unless the node's metadata says ``firing_rule: ">="`` (the reference's v >= v_threshold)."""
+    rule = (getattr(node, "metadata", None) or {}).get("firing_rule", ">")
+    rule = rule.decode("utf8") if isinstance(rule, bytes) else rule  # as plain nir.read returns strings
+    if rule not in (">", ">="):
+        raise ValueError(f"node metadata firing_rule must be '>' or '>=', not {rule!r}")
+    return rule
+
+
+def lif_step(x: torch.Tensor, v: torch.Tensor | None, alpha, r, v_leak, v_threshold, v_reset,
+             rule: str = ">") -> tuple[torch.Tensor, torch.Tensor]:
+    """NIR LIF, forward Euler: tau dv/dt = (v_leak - v) + r I; spike v > v_threshold (or >=); then v = v_reset."""
     v = torch.zeros_like(x) if v is None else v
     v = v + alpha * (v_leak - v + r * x)
-    z = (v > v_threshold).to(x.dtype)
+    z = (v >= v_threshold if rule == ">=" else v > v_threshold).to(x.dtype)
     return z, torch.where(z > 0, v_reset, v)
 
 
 def _prepare_lif(node: nir.LIF, dt: float | None) -> Step:
     alpha = _need_dt(dt, "LIF") / _t(node.tau)
-    params = (_t(node.r), _t(node.v_leak), _t(node.v_threshold), _t(node.v_reset))
+    params = (_t(node.r), _t(node.v_leak), _t(node.v_threshold), _t(node.v_reset), firing_rule(node))
     return lambda x, v: lif_step(x, v, alpha, *params)
 
 
@@ -66,10 +77,11 @@ def _prepare_li(node: nir.LI, dt: float | None) -> Step:
 def _prepare_if(node: nir.IF, dt: float | None) -> Step:
     """NIR IF: dv/dt = r I, i.e. v <- v + dt r I (pass dt = 1 for graphs written in discrete steps)."""
     scale, th, reset = _need_dt(dt, "IF") * _t(node.r), _t(node.v_threshold), _t(node.v_reset)
+    rule = firing_rule(node)
 
     def step(x, v):
         v = (torch.zeros_like(x) if v is None else v) + scale * x
-        z = (v > th).to(x.dtype)
+        z = (v >= th if rule == ">=" else v > th).to(x.dtype)
         return z, torch.where(z > 0, reset, v)
     return step
 
@@ -87,12 +99,13 @@ def _prepare_cuba_lif(node: nir.CubaLIF, dt: float | None) -> Step:
     dt = _need_dt(dt, "CubaLIF")
     a_syn, a_mem = dt / _t(node.tau_syn), dt / _t(node.tau_mem)
     w_in, r, v_leak, th, reset = _t(node.w_in), _t(node.r), _t(node.v_leak), _t(node.v_threshold), _t(node.v_reset)
+    rule = firing_rule(node)
 
     def step(x, state):
         i, v = (torch.zeros_like(x), torch.zeros_like(x)) if state is None else state
         i = i + a_syn * (w_in * x - i)
         v = v + a_mem * (v_leak - v + r * i)
-        z = (v > th).to(x.dtype)
+        z = (v >= th if rule == ">=" else v > th).to(x.dtype)
         return z, (i, torch.where(z > 0, reset, v))
     return step
 

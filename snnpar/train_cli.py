@@ -35,6 +35,10 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
     g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the preset's)")
     g.add_argument("--time-steps", type=int, help="student time steps T (default: the preset's)")
     g.add_argument("--attention", choices=["ssa", "sdsa"], help="student attention mode (default ssa)")
+    g.add_argument("--neurons", choices=["reference", "norse"],
+                   help="student neuron numerics: reference (default: SpikingJelly's, as Spikingformer and SNN-PAR: fire "
+                        "on v >= v_th, detached reset, Sigmoid(4) surrogate) or norse (Norse's LIF-box as is: v > v_th, "
+                        "reset in the graph, SuperSpike)")
     g.add_argument("--neuron-backend", choices=["norse", "norse-compiled"],
                    help="student neurons: norse (default), or norse-compiled: the same Norse LIF step with its T loop "
                         "fused by torch.compile (same spikes and gradients; compiles on the first batch, then faster: "
@@ -94,7 +98,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line values that were given (None means: not given)."""
     values = {k: getattr(args, k, None) for k in OVERRIDE_KEYS}
     values = {k: v for k, v in values.items() if v is not None}
-    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention", "neuron_backend")
+    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention", "neurons", "neuron_backend")
                        if getattr(args, k, None) is not None}
     if model_overrides:
         values["model_overrides"] = model_overrides

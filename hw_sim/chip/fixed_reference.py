@@ -46,7 +46,7 @@ def _lif_fixed(u, v, a, f):
 def _lif_float(u, v, a, node: Neurons):
     u = u * (1 - node.current_decay) + a
     v = v * (1 - node.decay) + u + node.bias
-    thr = node.threshold if node.spiking else 1e30
+    thr = node.float_threshold if node.spiking else 1e30
     spikes = v > thr
     return u, np.where(spikes, 0.0, v), spikes
 

@@ -194,20 +194,35 @@ def _quantize_synapse(q: Quantization, net: Network, syn: Synapse, scale: dict[s
     q.report[syn.name] = {"scale": out_scale, "weight_rel_err": err}
 
 
+def integer_threshold(units: float, firing_rule: str) -> int:
+    """vth for the chip's rule v > vth << 6, given the threshold in integer input units (threshold * S).
+
+    ">": floor(units), so that v > vth << 6 is exactly v > units * 64 for every state v that is a whole
+    number of input units (a multiple of 64). ">=" (the reference's v >= threshold): ceil(units) - 1, so
+    that for those states v > vth << 6 is exactly v >= units * 64, ties included. Not exact for a state
+    off that grid (the decay's truncation leaves fractions of a unit) lying within one unit below the
+    threshold: the chip fires there, the rule would not. The chip cannot do better: its comparison is
+    strict and its threshold a multiple of 64.
+    """
+    if firing_rule == ">=":
+        return int(math.ceil(units)) - 1
+    return int(math.floor(units))
+
+
 def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> None:
     if paper:
         dv = int(node.decay * 4095)
         vth = int(node.threshold * 131071) >> 9 if node.spiking else MAX_VTH
     else:
         dv = min(4095, int(round(node.decay * 4096)))
-        # floor: for integer inputs (v a multiple of 64) v > floor(th*S) << 6 is exactly v > th*S*64
-        vth = min(MAX_VTH, int(math.floor(node.threshold * s))) if node.spiking else MAX_VTH
+        vth = min(MAX_VTH, integer_threshold(node.threshold * s, node.firing_rule)) if node.spiking else MAX_VTH
     bias_v = node.bias * s * 64
     exp = 0
     while exp < 7 and np.abs(np.round(bias_v / 2**exp)).max(initial=0) > 4095:
         exp += 1
     mant = np.clip(np.round(bias_v / 2**exp), -4096, 4095).astype(np.int32)
-    thr_err = abs(vth - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
+    tie_point = vth + 1 if node.firing_rule == ">=" else vth  # the integer threshold the rule compares with
+    thr_err = abs(tie_point - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
     bias_err = float(np.abs(mant * 2**exp - bias_v).max(initial=0) / (s * 64))
     du = 4095 if node.current_decay >= 1 else max(0, int(round(node.current_decay * 4096)) - 1)  # Lava adds 1
     q.neurons[node.name] = FixedNeurons(s, vth, dv, du, mant, exp)
