@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
                 if trainer.start_epoch < config.epochs:
                     trainer.fit()
                 result = evaluate_checkpoint(run_dir / "best.pt", config.data, config.root, split,
-                                             config.threshold, config.metric_definition, device=config.device)
+                                             config.threshold, config.metric_definition, device=config.device,
+                                             partition_index=config.partition)
                 runs.append({"NO.": number, "SNN": "yes", "Feature KD": "yes" if feature else "",
                              "Response KD": "yes" if response else "", "seed": seed, **table1_row(result.metrics),
                              "run": str(run_dir)})
