@@ -10,8 +10,8 @@ least as fast); "norse" vs "norse-compiled" in the same table is the before / af
 table gives each backend's first call, which for "norse-compiled" includes compiling (once per T and grad
 mode; inductor also caches compiled kernels on disk, so a later run's first call is shorter). Weights are untrained with BatchNorm calibrated on random batches, so layers fire at
 realistic rates (see workloads.py). Needs SpikingJelly (the `bench` extra); without it the script says so.
-Spikes can differ where a membrane potential equals its threshold exactly: SpikingJelly fires at
-v >= v_th, Norse at v > v_th; the table names the first layer where that happened.
+The students use the reference neurons (fire on v >= v_th, as SpikingJelly), so every spike should agree;
+the table names the first layer where one did not.
 
     .venv/bin/python benchmarks/neuron_throughput.py            # tiny (128x64, T=4) and 8-768 (256x128, T=8)
     .venv/bin/python benchmarks/neuron_throughput.py --quick    # tiny at 64x32, norse vs spikingjelly (smoke test)
@@ -183,8 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(
         ["setting", "backends", "spike agreement", "layers differing", "first differing", "mean firing rate",
          "max |logit diff|"], agree_rows,
-        title="Same weights, same image: spikes of all layers (eval mode). SpikingJelly fires at v >= v_th, Norse "
-              "at v > v_th: SSA's attn_lif input is a multiple of 0.125, so v can equal its v_th = 0.5 exactly",
+        title="Same weights, same image: spikes of all layers (eval mode); both fire on v >= v_th (the reference "
+              "neurons), which matters in SSA's attn_lif, whose input is a multiple of 0.125 (v_th = 0.5)",
     ))
     print(format_table(
         ["setting", "measure", *(f"{b} first call s" for b in args.backends)], first_rows,

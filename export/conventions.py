@@ -97,3 +97,17 @@ def warn_if_writer_meant_subtraction(graph: nir.NIRGraph, reset: str | None, opt
             "network was trained with (snnTorch's default is reset by subtraction); running with NIR's reset to "
             f"v_reset. Pass {option}='subtract' if it was trained with subtraction, {option}='zero' to confirm "
             "(the NIR paper's braille_noDelay_noBias_subtract.nir is such a graph)", WriterResetWarning, stacklevel=3)
+
+
+FIRING_RULES = (">", ">=")
+
+
+def firing_rule(node: nir.NIRNode, name: str | None = None) -> str:
+    """A spiking node's firing rule: NIR's own v > v_threshold (">"), or v >= v_threshold (">=", the
+    reference's SpikingJelly neurons) where the writer says so in the node's metadata ``firing_rule``."""
+    rule = (getattr(node, "metadata", None) or {}).get("firing_rule", ">")
+    rule = rule.decode("utf8") if isinstance(rule, bytes) else str(rule)  # as plain nir.read returns strings
+    if rule not in FIRING_RULES:
+        where = f"node {name!r}: " if name else ""
+        raise UserError(f"{where}metadata firing_rule must be '>' or '>=', not {rule!r}; fix the graph's writer")
+    return rule

@@ -5,7 +5,8 @@ interpreter for NIR files other tools write (Norse, snnTorch, Sinabs, Rockpool; 
 Each time step runs every node once (`execution_plan`); a node's input is the sum of its incoming
 edges, a recurrent edge (one that closes a cycle) carrying its source's output of the previous step.
 Neurons integrate NIR's equations with forward Euler: LIF v <- v + (dt/tau)(v_leak - v + r I),
-IF v <- v + dt r I, CubaLIF's current then voltage; spike v > v_threshold, then v <- v_reset or, with
+IF v <- v + dt r I, CubaLIF's current then voltage; spike v > v_threshold (v >= v_threshold where the
+node's metadata says ``firing_rule: ">="``, export/SCHEMA.md), then v <- v_reset or, with
 reset="subtract", v <- v - v_threshold. dt and the reset mode are decided in `export.conventions`.
 Each node type has one small `prepare` function in `NODE_TYPES`. Not run: nested graphs and Delay
 (`export.graph_checks` says so in one line). `nirtorch_node_map` exposes the same step functions as
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from export.attention import SpikingSelfAttention, ssa_step
-from export.conventions import check_reset, resolve_dt, warn_if_writer_meant_subtraction
+from export.conventions import check_reset, firing_rule, resolve_dt, warn_if_writer_meant_subtraction
 from export.graph_checks import check_flat_graph, cycle_nodes, unknown_type_error
 from snnpar.errors import UserError
 
@@ -47,20 +48,22 @@ def _padding(value):
     return value if isinstance(value, str) else tuple(int(v) for v in np.asarray(value).reshape(-1))
 
 
-def fire_and_reset(v: torch.Tensor, v_threshold, v_reset, reset: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Spike where v > v_threshold; then v <- v_reset (NIR's rule, reset "zero") or v <- v - v_threshold ("subtract")."""
-    z = (v > v_threshold).to(v.dtype)
+def fire_and_reset(v: torch.Tensor, v_threshold, v_reset, reset: str,
+                   rule: str = ">") -> tuple[torch.Tensor, torch.Tensor]:
+    """Spike where v > v_threshold (rule ">=": v >= v_threshold); then v <- v_reset (NIR's rule, reset "zero")
+    or v <- v - v_threshold ("subtract")."""
+    z = (v >= v_threshold if rule == ">=" else v > v_threshold).to(v.dtype)
     if reset == "subtract":
         return z, v - z * v_threshold
     return z, torch.where(z > 0, v_reset, v)
 
 
 def lif_step(x: torch.Tensor, v: torch.Tensor | None, alpha, r, v_leak, v_threshold, v_reset,
-             reset: str = "zero") -> tuple[torch.Tensor, torch.Tensor]:
-    """NIR LIF, forward Euler: tau dv/dt = (v_leak - v) + r I; spike v > v_threshold; then the reset."""
+             reset: str = "zero", rule: str = ">") -> tuple[torch.Tensor, torch.Tensor]:
+    """NIR LIF, forward Euler: tau dv/dt = (v_leak - v) + r I; spike v > v_threshold (or >=); then the reset."""
     v = torch.zeros_like(x) if v is None else v
     v = v + alpha * (v_leak - v + r * x)
-    return fire_and_reset(v, v_threshold, v_reset, reset)
+    return fire_and_reset(v, v_threshold, v_reset, reset, rule)
 
 
 @dataclass(frozen=True)
@@ -79,7 +82,8 @@ class StepConfig:
 def _prepare_lif(node: nir.LIF, cfg: StepConfig) -> Step:
     alpha = cfg.need_dt("LIF") / _t(node.tau)
     params = (_t(node.r), _t(node.v_leak), _t(node.v_threshold), _t(node.v_reset))
-    return lambda x, v: lif_step(x, v, alpha, *params, reset=cfg.reset)
+    rule = firing_rule(node)
+    return lambda x, v: lif_step(x, v, alpha, *params, reset=cfg.reset, rule=rule)
 
 
 def _prepare_li(node: nir.LI, cfg: StepConfig) -> Step:
@@ -95,10 +99,11 @@ def _prepare_li(node: nir.LI, cfg: StepConfig) -> Step:
 def _prepare_if(node: nir.IF, cfg: StepConfig) -> Step:
     """NIR IF: dv/dt = r I, forward Euler v <- v + dt r I (a discrete-time graph, e.g. Sinabs', has dt = 1)."""
     scale, th, v_reset = cfg.need_dt("IF") * _t(node.r), _t(node.v_threshold), _t(node.v_reset)
+    rule = firing_rule(node)
 
     def step(x, v):
         v = (torch.zeros_like(x) if v is None else v) + scale * x
-        return fire_and_reset(v, th, v_reset, cfg.reset)
+        return fire_and_reset(v, th, v_reset, cfg.reset, rule)
     return step
 
 
@@ -128,10 +133,11 @@ def _cuba_step(node: nir.CubaLIF | nir.CubaLI, cfg: StepConfig):
 
 def _prepare_cuba_lif(node: nir.CubaLIF, cfg: StepConfig) -> Step:
     integrate, th, v_reset = _cuba_step(node, cfg), _t(node.v_threshold), _t(node.v_reset)
+    rule = firing_rule(node)
 
     def step(x, state):
         i, v = integrate(x, state)
-        z, v = fire_and_reset(v, th, v_reset, cfg.reset)
+        z, v = fire_and_reset(v, th, v_reset, cfg.reset, rule)
         return z, (i, v)
     return step
 

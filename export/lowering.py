@@ -1,7 +1,8 @@
 """Lowering a Spikingformer student (Norse) to a NIR graph, node by node, with exact rewrites.
 
 - BatchNorm folds into the conv before it (`fold_batchnorm`), using the running statistics.
-- A Norse LIF layer becomes a NIR LIF with per-neuron arrays: tau = dt / decay, r = 1 (forward Euler).
+- A Norse LIF layer becomes a NIR LIF with per-neuron arrays: tau = dt / decay, r = 1 (forward Euler);
+  its firing rule goes into the node's metadata (``firing_rule``: ">=" or ">"; NIR's own LIF fires on ">").
 - Max-pooling of spikes is OR: SumPool2d (all ones) then Threshold(0.5).
 - A residual sum is fan-in: several edges into the consuming node, listed in the model's summation order.
 - The first conv + BN sees the real-valued image: it is the input encoder (metadata ``encoder_node``).
@@ -51,9 +52,14 @@ def fold_batchnorm(weight: torch.Tensor, bias: torch.Tensor | None, bn: nn.modul
 
 
 def lif_to_nir(config: LIFConfig, shape: tuple[int, ...], dtype=np.float64) -> nir.LIF:
-    """Norse LIF-box -> NIR LIF with per-neuron arrays (scalars give shape () and break NIR's type checks)."""
+    """Norse LIF-box -> NIR LIF with per-neuron arrays (scalars give shape () and break NIR's type checks).
+
+    The firing rule travels as node metadata ``firing_rule`` (export/SCHEMA.md); the reset's gradient and
+    the surrogate only matter for training and are not exported.
+    """
     full = lambda value: np.full(shape, value, dtype=dtype)  # noqa: E731
-    return nir.LIF(tau=full(config.dt / config.decay), r=full(1.0), v_leak=full(config.v_leak), v_threshold=full(config.v_th), v_reset=full(config.v_reset))
+    return nir.LIF(tau=full(config.dt / config.decay), r=full(1.0), v_leak=full(config.v_leak), v_threshold=full(config.v_th),
+                   v_reset=full(config.v_reset), metadata={"firing_rule": config.firing_rule})
 
 
 def pool_output_size(size: int, kernel: int, stride: int, padding: int) -> int:

@@ -25,6 +25,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("snnpar.evaluate_cli", "evaluate a checkpoint: mA, Acc, Prec, Recall, F1"),
     "predict": ("snnpar.predict_cli", "print (and draw) the attributes predicted for images"),
     "ablate": ("snnpar.ablate_cli", "the knowledge-distillation ablation (Table 3 of the paper)"),
+    "import": ("snnpar.import_cli", "a VTB / SNN-PAR / Spikingformer checkpoint as an snnpar checkpoint"),
+    "text-vectors": ("snnpar.text_vectors_cli", "embed the attribute phrases with a local sentence encoder (VTB's text side)"),
     "export-nir": ("export.cli", "write a trained student as a NIR graph"),
     "simulate": ("hw_sim.simulator.cli_simulate", "run a NIR graph in Lava (Loihi 2 simulation, float or fixed point)"),
     "compare": ("hw_sim.analysis.cli_compare", "Norse vs Lava spikes, layer by layer"),

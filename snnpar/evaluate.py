@@ -155,8 +155,9 @@ def evaluate_model(model: nn.Module, dataset: Dataset, device: torch.device, bat
 def evaluate_checkpoint(checkpoint: str | Path, data: str, root: str | Path, split: str = "test",
                         threshold: float | None = None, definition: str = "rethinking", batch_size: int = EVAL_BATCH_SIZE,
                         device: str = "auto", num_workers: int = 0, deploy: Callable | None = None,
-                        progress: bool = False) -> Evaluation:
-    """Load a checkpoint, check its attributes against the data set and score it on one split.
+                        progress: bool = False, partition_index: int = 0) -> Evaluation:
+    """Load a checkpoint, check its attributes against the data set and score it on one split (of one of
+    PETA's / RAPv1's five partitions: `partition_index`).
 
     `deploy(model, card, device) -> module` scores another form of the model instead (the composition root
     passes the Loihi 2 integer network this way; this library does not import hw_sim)."""
@@ -166,7 +167,7 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, root: str | Path, spl
     dev = resolve_device(device)
     model, card = load_model(checkpoint, map_location=dev)
     image_size = tuple(card.model_kwargs.get("image_size") or model.config.image_size)
-    dataset = load_dataset(data, root, split, image_size=image_size, augment=False)
+    dataset = load_dataset(data, root, split, image_size=image_size, augment=False, partition_index=partition_index)
     check_attribute_names(card.attribute_names, dataset.attribute_names, f"checkpoint {checkpoint}",
                           f"{data!r} at {root}")
     _check_normalization(card.normalization, checkpoint)

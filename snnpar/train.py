@@ -80,7 +80,7 @@ class TrainConfig:
     response_weight: float | None = None  # alpha
     feature_weight: float | None = None  # beta
     temperature: float = 2.0
-    response_mode: str = "sigmoid"  # "softmax" is the reference code's form
+    response_mode: str = "softmax"  # the released code's: one softmax over attributes; "sigmoid": per attribute
     # optimisation
     optimizer: str = "adam"  # adam | sgd
     lr: float = 8e-4
@@ -92,6 +92,9 @@ class TrainConfig:
     schedule: str = "step"  # step | cosine | constant (after the warm-up)
     lr_milestones: tuple[int, ...] = (30, 50)  # epochs where "step" multiplies the lr by lr_gamma
     lr_gamma: float = 0.1
+    lr_floor: float = 0.0  # "cosine" ends at lr * lr_floor (the released code: 0.002)
+    warmup_start: float = 0.0  # the warm-up starts at lr * warmup_start (the released code: 0.01)
+    schedule_unit: str = "iteration"  # the lr changes every "iteration", or once per "epoch" (the released code)
     grad_clip: float | None = None
     # BatchNorm statistics recomputed after each epoch over this many training images (0: off), with the
     # final weights of the epoch ("precise BN"). Running averages lag behind fast-moving weights; VTB's
@@ -99,8 +102,14 @@ class TrainConfig:
     recalibrate_bn_images: int = 0
     # data
     augment: bool = True
-    train_split: str = "train"
-    val_split: str = "val"
+    train_split: str | None = None  # None: the data set's usual split (default_splits)
+    val_split: str | None = None
+    test_split: str | None = None  # what `snnpar ablate` and the run summary score on
+    partition: int = 0  # PETA's and RAPv1's five standard partitions: 0..4
+    # teacher initialisation (VTB starts from ImageNet ViT-B/16 and frozen sentence vectors)
+    vit_weights: str | None = None  # .pth in timm's layout or Google's .npz
+    text_model: str | None = None  # a local sentence-transformers model folder
+    text_vectors: str | None = None  # a vectors file of `snnpar text-vectors`
     num_workers: int = 4
     max_train_batches: int | None = None  # cut epochs short (smoke runs, throughput checks)
     # evaluation
@@ -124,16 +133,27 @@ class TrainConfig:
 # epochs ... decrease the learning rate by a multiplicative factor of 0.1". We take 8e-4 as the peak (the text
 # names it the initial learning rate; the 1e-3 contradicts it), 1e-4 as Adam's weight decay, a linear warm-up
 # per iteration from ~0, and, since the text names no decay epochs, step decays by 0.1 at epochs 30 and 50.
-# "reference" is what the SNN-PAR code does (DESIGN.md): SGD, 5 warm-up epochs, then cosine.
-# "demo" is sized for the CPU demo on the synthetic data set.
+# "reference" is what the SNN-PAR code does (its solver/scheduler_factory.py, timm's CosineLRScheduler, stepped
+# once per epoch): SGD (momentum 0.9, weight decay 1e-4), lr 8e-4; epoch e = 1..60 runs at a warm-up from
+# 0.01 lr rising by 0.198 lr per epoch for e < 5, then 0.002 lr + 0.5 (lr - 0.002 lr)(1 + cos(pi e / 60)).
+# "demo" is sized for the CPU demo on the synthetic data set. Its feature-KD weight is 1, not the released 100:
+# with the tiny student and teacher (32 tokens, widths 32 and 64) the weighted feature term's gradient is ~27x
+# the BCE's at the start while the teacher's token maps are nearly flat (entropy 0.999 of log N), so at 100 it
+# drowns the labels (benchmarks/kd_scale.py; README "Knowledge distillation on the synthetic set").
 RECIPES: dict[str, dict[str, Any]] = {
     "paper": dict(optimizer="adam", lr=8e-4, weight_decay=1e-4, batch_size=12, epochs=60, warmup_epochs=10,
                   schedule="step", lr_milestones=(30, 50), lr_gamma=0.1, augment=True),
     "reference": dict(optimizer="sgd", lr=8e-4, momentum=0.9, weight_decay=1e-4, batch_size=12, epochs=60,
-                      warmup_epochs=5, schedule="cosine", augment=True),
+                      warmup_epochs=5, schedule="cosine", lr_floor=0.002, warmup_start=0.01, schedule_unit="epoch",
+                      augment=True),
     "demo": dict(optimizer="adam", lr=2e-3, weight_decay=0.0, batch_size=32, epochs=6, warmup_epochs=1,
-                 schedule="cosine", augment=False, num_workers=0, recalibrate_bn_images=512),
+                 schedule="cosine", augment=False, num_workers=0, recalibrate_bn_images=512, feature_weight=1.0),
 }
+
+
+def default_splits(data: str) -> tuple[str, str, str]:
+    """(train, val, test) split names: RAPv1 has only trainval and test (the released code validates on test)."""
+    return ("trainval", "test", "test") if data in ("rap", "rapv1") else ("train", "val", "test")
 
 
 def default_recipe(data: str) -> str:
@@ -181,7 +201,13 @@ def resolve_config(recipe: str | None = None, file_values: dict[str, Any] | None
     overrides.pop("recipe", None)
     config = config_from_dict({**RECIPES[name], **file_values, **overrides, "recipe": name})
     validate_config(config)
-    return with_loss_weights(config)
+    return with_splits(with_loss_weights(config))
+
+
+def with_splits(config: TrainConfig) -> TrainConfig:
+    train, val, test = default_splits(config.data)
+    return replace(config, train_split=config.train_split or train, val_split=config.val_split or val,
+                   test_split=config.test_split or test)
 
 
 def load_config_file(path: str | Path) -> dict[str, Any]:
@@ -213,10 +239,17 @@ def validate_config(config: TrainConfig) -> None:
          f"recipe or your options) is longer than the run ({config.epochs} epochs); pass --warmup-epochs N <= epochs"),
         (config.qat in QAT_BACKENDS, f"--qat {config.qat!r} is not a quantisation-aware backend; known: "
          f"{', '.join(b for b in QAT_BACKENDS if b)} (or leave --qat out for float training)"),
+        (config.schedule_unit in ("iteration", "epoch"), f"schedule_unit must be iteration|epoch, not {config.schedule_unit!r}"),
+        (0 <= config.lr_floor < 1 and 0 <= config.warmup_start < 1, "lr_floor and warmup_start are fractions of lr in [0, 1)"),
     ]
     for ok, message in checks:
         if not ok:
             raise UserError(message)
+    if not 0 <= config.partition <= 4:
+        raise UserError(f"--partition {config.partition} is out of range: PETA and RAPv1 have five standard "
+                        "partitions, 0..4 (PA100K and the synthetic set one: 0)")
+    if config.text_model and config.text_vectors:
+        raise UserError("give --text-model DIR or --text-vectors FILE, not both: both are the teacher's attribute vectors")
 
 
 def loss_weights(kd: str) -> tuple[float, float, float]:
@@ -238,16 +271,33 @@ def with_loss_weights(config: TrainConfig) -> TrainConfig:
 
 
 def learning_rate_factor(step: int, steps_per_epoch: int, config: TrainConfig) -> float:
-    """Multiplier of config.lr at optimizer step `step`: linear warm-up per iteration, then step/cosine/constant."""
+    """Multiplier of config.lr at optimizer step `step`: warm-up, then step/cosine/constant.
+
+    schedule_unit "iteration": a linear warm-up per step from ~0, cosine from the end of the warm-up to 0
+    (+ lr_floor). "epoch": the released SNN-PAR code's timm CosineLRScheduler stepped with the epoch number
+    e = 1, 2, ... before each epoch: warm-up warmup_start + e (1 - warmup_start) / warmup_epochs while
+    e < warmup_epochs, then lr_floor + (1 - lr_floor)(1 + cos(pi e / epochs)) / 2 (the cosine counts from 0,
+    not from the end of the warm-up, as timm's does without warmup_prefix).
+    """
+    floor, start = config.lr_floor, config.warmup_start
+    if config.schedule_unit == "epoch":
+        e = step // steps_per_epoch + 1
+        if e < config.warmup_epochs:
+            return start + e * (1 - start) / config.warmup_epochs
+        if config.schedule == "cosine":
+            return floor + 0.5 * (1 - floor) * (1.0 + math.cos(math.pi * min(e, config.epochs) / config.epochs))
+        if config.schedule == "step":
+            return config.lr_gamma ** sum(e - 1 >= m for m in config.lr_milestones)
+        return 1.0
     warmup_steps = config.warmup_epochs * steps_per_epoch
     if step < warmup_steps:
-        return (step + 1) / warmup_steps
+        return start + (1 - start) * (step + 1) / warmup_steps
     if config.schedule == "step":
         epoch = step // steps_per_epoch
         return config.lr_gamma ** sum(epoch >= m for m in config.lr_milestones)
     if config.schedule == "cosine":
         total = max(config.epochs * steps_per_epoch - warmup_steps, 1)
-        return 0.5 * (1.0 + math.cos(math.pi * min(step - warmup_steps, total) / total))
+        return floor + (1 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(step - warmup_steps, total) / total))
     return 1.0
 
 
@@ -332,13 +382,16 @@ def restore_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def preset_image_size(preset: str, overrides: dict[str, Any]) -> tuple[int, int]:
-    """The image size a preset builds with, read off a model built on the meta device (no memory, no time)."""
+def preset_config(preset: str, overrides: dict[str, Any]) -> Any:
+    """The config a preset builds with, read off a model built on the meta device (no memory, no time)."""
     from snnpar.models import create_model
 
     with torch.device("meta"):
-        model = create_model(preset, **overrides)
-    return tuple(model.config.image_size)
+        return create_model(preset, **overrides).config
+
+
+def preset_image_size(preset: str, overrides: dict[str, Any]) -> tuple[int, int]:
+    return tuple(preset_config(preset, overrides).image_size)
 
 
 # --- the teacher ----------------------------------------------------------------------------------------
@@ -399,7 +452,7 @@ class Trainer:
         from snnpar.models import create_model, model_kind
 
         validate_config(config)
-        self.config = config = with_loss_weights(config)
+        self.config = config = with_splits(with_loss_weights(config))
         self.run_dir = Path(config.out)
         self.dist, self.device = init_distributed(config.device)
         self.amp_dtype = autocast_dtype(config.amp, self.device)
@@ -415,9 +468,9 @@ class Trainer:
         image_size = config.image_size or preset_image_size(config.model, config.model_overrides)
         self.image_size = tuple(image_size)
         self.train_set = load_dataset(config.data, config.root, config.train_split, image_size=self.image_size,
-                                      augment=config.augment)
+                                      augment=config.augment, partition_index=config.partition)
         self.val_set = load_dataset(config.data, config.root, config.val_split, image_size=self.image_size,
-                                    augment=False)
+                                    augment=False, partition_index=config.partition)
         self.attribute_names = list(self.train_set.attribute_names)
         self.normalization = {k: [float(v) for v in vals] for k, vals in NORMALIZATION.items()}
         self.data_desc = f"{config.data!r} at {config.root}"
@@ -427,7 +480,21 @@ class Trainer:
                                              "image_size": list(self.image_size), **config.model_overrides}
         if self.kind == "teacher":
             self.model_kwargs["attribute_sentences"] = list(attribute_sentences(self.attribute_names))
-        self.model = create_model(config.model, **self.model_kwargs).to(self.device)
+        vectors = self._attribute_vectors(config, resume)
+        if vectors is not None:
+            self.model_kwargs["text_width"] = int(vectors.shape[1])
+        self.model = create_model(config.model, **self.model_kwargs)
+        if vectors is not None:
+            self.model.text.set_vectors(vectors)
+        if config.vit_weights and not resume:
+            from snnpar.models.pretrained import load_vit_weights
+
+            loaded = load_vit_weights(self.model, config.vit_weights)
+            if self.dist.is_main:
+                print(f"ViT weights: {loaded.loaded} tensors from {config.vit_weights} (dropped: "
+                      f"{', '.join(loaded.dropped) or 'none'}; position grid {loaded.pos_embed_grid[0]} -> "
+                      f"{loaded.pos_embed_grid[1]})", flush=True)
+        self.model = self.model.to(self.device)
         if config.init:
             self._load_init(config.init)
         self.forward_model = self._quantisation_aware(formats_for)  # what trains and validates
@@ -440,7 +507,9 @@ class Trainer:
                                          self.normalization)
         if config.kd in ("feature", "both"):
             self.teacher.require_features()
-            self.projection = FeatureProjection(int(self.model.config.embed_dim), self.teacher.feature_dim).to(self.device)
+            student_dim = int(self.model.config.embed_dim)
+            if student_dim != self.teacher.feature_dim:  # the released code has none: 768 = 768
+                self.projection = FeatureProjection(student_dim, self.teacher.feature_dim).to(self.device)
         self.bce = WeightedBCE(positive_ratio(self.train_set.labels)).to(self.device)
 
         # loaders: the order of each epoch is a function of (seed, epoch) alone
@@ -496,6 +565,29 @@ class Trainer:
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             _write_json(self.run_dir / CONFIG_FILE, _portable_config(self.config))
+
+    def _attribute_vectors(self, config: TrainConfig, resume: bool) -> torch.Tensor | None:
+        """The frozen teacher's attribute vectors, from --text-vectors or --text-model; None where none are needed."""
+        from snnpar.data.attributes import attribute_phrases
+        from snnpar.models.text_encoder import embed_with_sentence_transformer
+        from snnpar.models.text_vectors import read_text_vectors
+
+        given = config.text_vectors or config.text_model
+        frozen = self.kind == "teacher" and preset_config(config.model, config.model_overrides).text_encoder == "frozen"
+        if given and not frozen:
+            raise UserError(f"--text-vectors / --text-model set the frozen text side of a VTB teacher; {config.model} "
+                            "has none (vtb-tiny learns its text encoder; vtb-b16 takes the vectors)")
+        if not frozen:
+            return None
+        if config.text_vectors:
+            return read_text_vectors(config.text_vectors, self.attribute_names)
+        if config.text_model:
+            return embed_with_sentence_transformer(config.text_model, attribute_phrases(self.attribute_names))
+        if resume:
+            return None  # the vectors are in the saved state
+        raise UserError(f"{config.model} embeds the attribute phrases with a frozen sentence encoder, as VTB: give "
+                        "--text-model DIR (a local all-mpnet-base-v2 folder) or --text-vectors FILE "
+                        "(written by `snnpar text-vectors`)")
 
     # -- losses --
 

@@ -36,13 +36,27 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
                                        "(vtb-b16, vtb-tiny) or a baseline (vit-8-768, vit-tiny); see `snnpar params`")
     g.add_argument("--data", help="data set name: pa100k, peta, rap or synthetic")
     g.add_argument("--root", help="folder holding the data set")
+    g.add_argument("--train-split", help="split to train on (default train; RAPv1: trainval)")
+    g.add_argument("--val-split", help="split to pick the best epoch on (default val; RAPv1: test, as the released code)")
+    g.add_argument("--test-split", help="split the final scores use (default test)")
+    g.add_argument("--partition", type=int, help="which of PETA's / RAPv1's five standard partitions, 0..4 (default 0)")
     g.add_argument("--image-size", type=int, nargs=2, metavar=("H", "W"), help="input size (default: the preset's)")
     g.add_argument("--time-steps", type=int, help="student time steps T (default: the preset's)")
     g.add_argument("--attention", choices=["ssa", "sdsa"], help="student attention mode (default ssa)")
+    g.add_argument("--neurons", choices=["reference", "norse"],
+                   help="student neuron numerics: reference (default: SpikingJelly's, as Spikingformer and SNN-PAR: fire "
+                        "on v >= v_th, detached reset, Sigmoid(4) surrogate) or norse (Norse's LIF-box as is: v > v_th, "
+                        "reset in the graph, SuperSpike)")
     g.add_argument("--neuron-backend", choices=["norse", "norse-compiled"],
                    help="student neurons: norse (default), or norse-compiled: the same Norse LIF step with its T loop "
                         "fused by torch.compile (same spikes and gradients; compiles on the first batch, then faster: "
                         "for long runs)")
+    t = parser.add_argument_group("teacher initialisation (VTB)")
+    t.add_argument("--vit-weights", metavar="FILE", help="ImageNet ViT weights for the teacher's (or baseline's) ViT: "
+                                                          "a .pth in timm's key layout or Google's .npz")
+    t.add_argument("--text-model", metavar="DIR", help="a local sentence-transformers model folder (VTB: "
+                                                      "all-mpnet-base-v2) that embeds the attribute phrases, frozen")
+    t.add_argument("--text-vectors", metavar="FILE", help="the attribute vectors instead, as `snnpar text-vectors` writes")
     k = parser.add_argument_group("knowledge distillation")
     k.add_argument("--teacher", metavar="CKPT", help="teacher checkpoint (best.pt of a `snnpar train --model vtb-...` run)")
     if with_model:
@@ -50,10 +64,11 @@ def add_training_arguments(parser: argparse.ArgumentParser, with_model: bool = T
                        help="distillation terms (default none; with --teacher: both)")
     k.add_argument("--bce-weight", type=float, help="weight of the weighted BCE (default 1, 0.8 with one KD term, 0.6 with both)")
     k.add_argument("--alpha", dest="response_weight", type=float, help="weight of response KD (default 1)")
-    k.add_argument("--beta", dest="feature_weight", type=float, help="weight of feature KD (default 100)")
+    k.add_argument("--beta", dest="feature_weight", type=float, help="weight of feature KD (default 100, the released code's)")
     k.add_argument("--temperature", type=float, help="KD temperature (default 2)")
     k.add_argument("--response-mode", choices=["sigmoid", "softmax"],
-                   help="response KD over per-attribute sigmoids (default) or one softmax over attributes (reference code)")
+                   help="response KD as one softmax over attributes (default: the released code's) or over "
+                        "per-attribute sigmoids")
     o = parser.add_argument_group("optimisation")
     o.add_argument("--recipe", choices=["paper", "reference", "demo"],
                    help="named recipe: paper (Adam, 60 epochs, warm-up 10, step decay), reference (SGD, cosine), "
@@ -104,7 +119,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_training_arguments(parser)
 
 
-OVERRIDE_KEYS = ("model", "data", "root", "image_size", "teacher", "kd", "init", "qat", "bce_weight", "response_weight",
+OVERRIDE_KEYS = ("model", "data", "root", "image_size", "train_split", "val_split", "test_split", "partition",
+                 "vit_weights", "text_model", "text_vectors", "teacher", "kd", "init", "qat", "bce_weight", "response_weight",
                  "feature_weight", "temperature", "response_mode", "epochs", "batch_size", "lr", "optimizer",
                  "weight_decay", "warmup_epochs", "schedule", "max_train_batches", "seed", "device", "cpu_threads", "amp",
                  "num_workers", "augment", "progress", "tensorboard")
@@ -114,7 +130,7 @@ def config_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """Command-line values that were given (None means: not given)."""
     values = {k: getattr(args, k, None) for k in OVERRIDE_KEYS}
     values = {k: v for k, v in values.items() if v is not None}
-    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention", "neuron_backend")
+    model_overrides = {k: getattr(args, k) for k in ("time_steps", "attention", "neurons", "neuron_backend")
                        if getattr(args, k, None) is not None}
     if model_overrides:
         values["model_overrides"] = model_overrides

@@ -312,9 +312,9 @@ def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> No
         fmt = F.NeuronFormat(s, vth, dv, du, mant, exp)
     else:
         fmt = F.neuron_format(node.threshold, node.decay, node.current_decay,
-                              torch.as_tensor(node.bias, dtype=torch.float64), s, node.spiking)
+                              torch.as_tensor(node.bias, dtype=torch.float64), s, node.spiking, node.firing_rule)
     bias_v = node.bias * s * 64
-    thr_err = abs(fmt.vth - node.threshold * s) / max(node.threshold * s, 1e-12) if node.spiking else 0.0
+    thr_err = F.threshold_error(node.threshold, s, fmt.vth, node.firing_rule) if node.spiking else 0.0
     bias_err = float(np.abs(fmt.bias.numpy() - bias_v).max(initial=0) / (s * 64))
     q.neurons[node.name] = FixedNeurons(s, fmt.vth, fmt.dv, fmt.du, fmt.bias_mantissa.numpy().astype(np.int32),
                                         fmt.bias_exp)

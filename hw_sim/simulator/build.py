@@ -141,7 +141,7 @@ def _build_neurons(node: Neurons, ln: LavaNetwork):
         return LIFReset(shape=shape, du=f.du, dv=f.dv, vth=f.vth,
                         bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
                         bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
-    vth = node.threshold if node.spiking else FLOAT_NEVER_SPIKES
+    vth = node.float_threshold if node.spiking else FLOAT_NEVER_SPIKES
     return LIFReset(shape=shape, du=node.current_decay, dv=node.decay, vth=vth,
                     bias_mant=_to_lava(node.bias, node.shape), name=node.name, **reset)
 

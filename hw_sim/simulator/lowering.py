@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import nir
 import numpy as np
 
-from export.conventions import WriterResetWarning, resolve_dt, writer_stores_zero_reset
+from export.conventions import WriterResetWarning, firing_rule, resolve_dt, writer_stores_zero_reset
 from export.graph_checks import check_flat_graph, cycle_nodes, unknown_type_error
 from snnpar.errors import UserError
 
@@ -79,7 +79,8 @@ class Synapse:
 
 @dataclass
 class Neurons:
-    """A Lava LIF group: v <- v (1 - decay) + gain * I + bias; spike v > threshold; reset to 0."""
+    """A Lava LIF group: v <- v (1 - decay) + gain * I + bias; spike v > threshold (v >= threshold where
+    firing_rule is ">="); reset to 0."""
 
     name: str
     nir_type: str
@@ -93,6 +94,15 @@ class Neurons:
     inputs: list[Edge] = field(default_factory=list)
     bias: np.ndarray | None = None  # leak_bias + gain * incoming offsets (set by `lower`)
     depth: int = 0
+    firing_rule: str = ">"  # the NIR node's metadata ``firing_rule``; NIR's own LIF fires on ">"
+
+    @property
+    def float_threshold(self) -> float:
+        """The vth for Lava's float LIF, which fires on v > vth in float64: for ">=" the next float64 below
+        the threshold, since v > nextafter(th, -inf) is exactly v >= th for every float64 v."""
+        if self.firing_rule == ">=":
+            return float(np.nextafter(np.float64(self.threshold), -np.inf))
+        return float(self.threshold)
 
 
 @dataclass
@@ -284,14 +294,15 @@ def _lower_lif(name, node, dt):
     gain = decay * _uniform(name, "r", node.r)
     leak = decay * np.asarray(node.v_leak, dtype=np.float64)
     return Neurons(name, "LIF", _shape(node, "output"), decay, gain,
-                   _uniform(name, "v_threshold", node.v_threshold), leak)
+                   _uniform(name, "v_threshold", node.v_threshold), leak, firing_rule=firing_rule(node, name))
 
 
 def _lower_if(name, node, dt):
     _reset_is_zero(name, node)
     shape = _shape(node, "output")
     return Neurons(name, "IF", shape, 0.0, dt * _uniform(name, "r", node.r),
-                   _uniform(name, "v_threshold", node.v_threshold), np.zeros(shape))
+                   _uniform(name, "v_threshold", node.v_threshold), np.zeros(shape),
+                   firing_rule=firing_rule(node, name))
 
 
 def _lower_li(name, node, dt):
@@ -310,7 +321,8 @@ def _lower_cuba(name, node, dt):
     gain = decay * _uniform(name, "r", node.r) * current * _uniform(name, "w_in", node.w_in)
     threshold = _uniform(name, "v_threshold", node.v_threshold) if spiking else np.inf
     return Neurons(name, kind, _shape(node, "output"), decay, gain, threshold,
-                   decay * np.asarray(node.v_leak, dtype=np.float64), spiking=spiking, current_decay=current)
+                   decay * np.asarray(node.v_leak, dtype=np.float64), spiking=spiking, current_decay=current,
+                   firing_rule=firing_rule(node, name))
 
 
 def _lower_threshold(name, node, dt):

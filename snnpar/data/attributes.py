@@ -224,3 +224,33 @@ def attribute_sentence(name: str) -> str:
 def attribute_sentences(names: list[str] | tuple[str, ...]) -> list[str]:
     """One sentence per attribute name, in the same order (unknown names get a generic sentence)."""
     return [attribute_sentence(str(n)) for n in names]
+
+
+# The phrases VTB embeds with all-mpnet-base-v2 (its dataset/preprocess/pa100k.py and rap.py, attr_words),
+# in the data sets' own attribute order. PETA has no list in VTB; SNN-PAR's peta.py lists phrases that
+# `_words` reproduces from PETA's attribute names ("accessoryHat" -> "accessory hat").
+VTB_PHRASES: dict[tuple[str, ...], tuple[str, ...]] = {
+    PA100K_ATTRIBUTES: (
+        "female", "age over 60", "age 18 to 60", "age less 18", "front", "side", "back", "hat", "glasses",
+        "hand bag", "shoulder bag", "backpack", "hold objects in front", "short sleeve", "long sleeve",
+        "upper stride", "upper logo", "upper plaid", "upper splice", "lower stripe", "lower pattern", "long coat",
+        "trousers", "shorts", "skirt and dress", "boots",
+    ),
+    RAP_ATTRIBUTES: (
+        "female", "age less 16", "age 17 30", "age 31 45", "body fat", "body normal", "body thin", "customer",
+        "clerk", "head bald head", "head long hair", "head black hair", "head hat", "head glasses", "head muffler",
+        "upper shirt", "upper sweater", "upper vest", "upper t-shirt", "upper cotton", "upper jacket",
+        "upper suit up", "upper tight", "upper short sleeve", "lower long trousers", "lower skirt",
+        "lower short skirt", "lower dress", "lower jeans", "lower tight trousers", "shoes leather", "shoes sport",
+        "shoes boots", "shoes cloth", "shoes casual", "attach backpack", "attach shoulder bag", "attach hand bag",
+        "attach box", "attach plastic bag", "attach paper bag", "attach hand trunk", "attach other",
+        "action calling", "action talking", "action gathering", "action holding", "action pushing",
+        "action pulling", "action carry arm", "action carry hand",
+    ),
+}  # fmt: skip
+
+
+def attribute_phrases(names: list[str] | tuple[str, ...]) -> list[str]:
+    """The short phrases VTB's sentence encoder embeds, one per attribute name, in the same order."""
+    names = tuple(str(n) for n in names)
+    return list(VTB_PHRASES.get(names) or [_words(n) for n in names])

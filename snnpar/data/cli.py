@@ -9,6 +9,7 @@ Only argument handling and printing live here; the work is in `synthetic` and `d
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -115,7 +116,24 @@ def run_info(args: argparse.Namespace) -> int:
     idx = annotation.partitions[shown][args.partition]
     print(f"positive ratio per attribute on {shown}:")
     print(_ratio_table(annotation.attribute_names, annotation.labels[idx]))
+    marker = args.root / "synthetic.json"
+    if kind == "synthetic" and marker.is_file():
+        print(_visibility_table(json.loads(marker.read_text())))
     return 0
+
+
+def _visibility_table(config: dict) -> str:
+    """How visible each attribute's cue is in the synthetic set: its ceiling, from the generator itself."""
+    from snnpar.data.synthetic import VISIBLE_STEP, cue_visibility
+
+    size = tuple(config.get("image_size", (128, 64)))
+    vis = cue_visibility(int(config.get("seed", 0)), n=32, image_size=size)
+    lines = [f"cue visibility (32 images drawn twice, attribute on / off, same randomness; a pixel shows the cue "
+             f"where it changes by >= {VISIBLE_STEP} grey levels), smallest first:",
+             f"  {'attribute':<20} {'area %':>7} {'contrast':>8} {'hidden %':>8}"]
+    for name, v in sorted(vis.items(), key=lambda kv: kv[1]["area"]):
+        lines.append(f"  {name:<20} {100 * v['area']:7.2f} {v['contrast']:8.1f} {100 * v['hidden']:8.1f}")
+    return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from snnpar.atomic_file import new_folder_mode
 from snnpar.data.attributes import PA100K_ATTRIBUTES
 from snnpar.errors import UserError
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: larger logo, backpack seen from the front, old people's stick, contrasting splice
 MARKER = "synthetic.json"
 A = {name: i for i, name in enumerate(PA100K_ATTRIBUTES)}
 
@@ -317,7 +317,7 @@ def _draw_upper(img: Image.Image, f: _Figure, has: dict[str, bool], rng: _Dice) 
     garment = _garment(f, has)
     texture = ("stripe" if has["UpperStride"] else "plaid" if has["UpperPlaid"]
                else "splice" if has["UpperSplice"] else None)  # fmt: skip
-    accent, second = _contrasting(rng, garment), _other(rng, garment)
+    accent, second = _contrasting(rng, garment), _contrasting(rng, garment, 60.0)
     sw, hw = f.shoulder_w / 2, f.hip_w / 2
     if has["LongCoat"]:
         bottom = f.knee_y + f.ph * 0.03
@@ -340,8 +340,8 @@ def _draw_upper(img: Image.Image, f: _Figure, has: dict[str, bool], rng: _Dice) 
 def _draw_logo(img: Image.Image, f: _Figure, has: dict[str, bool], rng: _Dice) -> None:
     d = ImageDraw.Draw(img)
     colour = _contrasting(rng, _garment(f, has), 90.0)
-    r = f.ph * 0.045
-    ly = f.shoulder_y + f.ph * 0.11
+    r = f.ph * 0.08
+    ly = f.shoulder_y + f.ph * 0.12
     lx = f.cx + (f.facing * f.shoulder_w * 0.1 if f.side else 0)
     shape = rng.integers(3)
     if shape == 0:
@@ -386,10 +386,13 @@ def _draw_backpack(img: Image.Image, f: _Figure, rng: _Dice, behind: bool) -> No
                     fill=colour, outline=outline, width=f.width(1))  # fmt: skip
         d.rectangle((f.cx - pw / 3, f.waist_y - f.ph * 0.13, f.cx + pw / 3, f.waist_y - f.ph * 0.05),
                     outline=outline, width=f.width(1))  # fmt: skip
-    elif f.view == "front" and not behind:
+    elif f.view == "front" and behind:  # the pack sticks out beside the torso and above the shoulders
+        d.rectangle((f.cx - sw * 1.3, f.shoulder_y - f.ph * 0.03, f.cx + sw * 1.3, f.shoulder_y + f.ph * 0.3),
+                    fill=colour, outline=outline, width=f.width(1))  # fmt: skip
+    elif f.view == "front":
         for sx in (-sw * 0.55, sw * 0.55):
-            d.line((f.cx + sx, f.shoulder_y, f.cx + sx * 0.9, f.shoulder_y + f.ph * 0.2), fill=colour,
-                   width=max(2, f.width(2)))  # fmt: skip
+            d.line((f.cx + sx, f.shoulder_y, f.cx + sx * 0.9, f.shoulder_y + f.ph * 0.3), fill=colour,
+                   width=max(3, f.width(3.5)))  # fmt: skip
 
 
 def _draw_shoulder_bag(img: Image.Image, f: _Figure, rng: _Dice) -> None:
@@ -467,7 +470,7 @@ def _draw_hand_bag(img: Image.Image, f: _Figure, rng: _Dice) -> None:
 def _draw_walking_stick(img: Image.Image, f: _Figure) -> None:
     x = _arm_positions(f)[0] + (f.facing * f.ph * 0.04 if f.side else -f.ph * 0.02)
     ImageDraw.Draw(img).line(
-        (x, f.wrist_y, x + f.facing * f.ph * 0.02, f.foot_y), fill=(90, 60, 30), width=f.width(1.5)
+        (x, f.wrist_y, x + f.facing * f.ph * 0.02, f.foot_y), fill=(90, 60, 30), width=max(2, f.width(2.5))
     )
 
 
@@ -591,7 +594,7 @@ def draw_pedestrian(y: np.ndarray, rng: np.random.Generator, image_size: tuple[i
     img = _background(rng, h, w)
     streams = _Streams(rng)
     f = _make_figure(has, streams["figure"], h, w)
-    if has["Backpack"] and f.side:
+    if has["Backpack"] and f.view != "back":
         _draw_backpack(img, f, streams["backpack"], behind=True)
     if f.long_hair and f.view != "back":
         _draw_long_hair(img, f)
@@ -610,7 +613,7 @@ def draw_pedestrian(y: np.ndarray, rng: np.random.Generator, image_size: tuple[i
         _draw_held_object(img, f, streams["hold"])
     if has["HandBag"]:
         _draw_hand_bag(img, f, streams["handbag"])
-    if old and streams["stick"].random() < 0.5:
+    if old:
         _draw_walking_stick(img, f)
     _draw_head(img, f, old)
     if has["Glasses"] and f.view != "back":
@@ -771,3 +774,59 @@ def generate(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out_dir
+
+
+# --- how visible each attribute's cue is ---------------------------------------------------------------
+
+# Attributes that come as one of a group: "off" means another member of the group (the most common one).
+EXCLUSIVE_GROUPS = (("Age18-60", "AgeOver60", "AgeLess18"), ("Front", "Side", "Back"),
+                    ("Trousers", "Skirt&Dress", "Shorts"), ("LongSleeve", "ShortSleeve"))
+# At most one of a group: "on" clears the others (the drawing shows one texture), "off" leaves none.
+AT_MOST_ONE = (("UpperStride", "UpperPlaid", "UpperSplice"), ("LowerStripe", "LowerPattern"))
+VISIBLE_STEP = 24  # grey levels: a pixel "shows the cue" where switching the attribute changes it this much
+
+
+def _switched(y: np.ndarray, name: str, on: bool) -> np.ndarray:
+    y = y.copy()
+    for members in AT_MOST_ONE:
+        if name in members:
+            y[[A[m] for m in members]] = 0
+    group = next((g for g in EXCLUSIVE_GROUPS if name in g), None)
+    if group is None:
+        y[A[name]] = on
+        return y
+    for member in group:
+        y[A[member]] = 0
+    alternative = group[0] if name != group[0] else group[1]
+    y[A[name if on else alternative]] = 1
+    return y
+
+
+def cue_visibility(seed: int = 0, n: int = 48, image_size: tuple[int, int] = (128, 64)) -> dict[str, dict[str, float]]:
+    """Per attribute: how much of the image its cue occupies, measured by drawing each of n images twice with
+    the same randomness, the attribute on and off (for a group such as age: it or the group's common value).
+
+    Returns {attribute: {"area": mean share of pixels that change by >= VISIBLE_STEP grey levels,
+    "contrast": mean absolute change over those pixels (grey levels), "hidden": share of images where no
+    pixel shows it}}. The cue of an attribute that depends on the view (glasses, held objects) counts only
+    where the drawing can show it (glasses not from the back, held objects not from behind).
+    """
+    import copy
+
+    out = {}
+    for name in PA100K_ATTRIBUTES:
+        areas, contrasts, hidden = [], [], 0
+        for i in range(n):
+            rng = image_rng(seed, i)
+            y = sample_attributes(rng)
+            if name in ("Glasses", "HoldObjectsInFront") and y[A["Back"]]:
+                y = _switched(y, "Front", True)
+            images = [np.asarray(draw_pedestrian(_switched(y, name, on), copy.deepcopy(rng), image_size),
+                                 dtype=np.int16) for on in (True, False)]
+            change = np.abs(images[0] - images[1]).max(axis=-1)
+            shown = change >= VISIBLE_STEP
+            areas.append(float(shown.mean()))
+            contrasts.append(float(change[shown].mean()) if shown.any() else 0.0)
+            hidden += not shown.any()
+        out[name] = {"area": float(np.mean(areas)), "contrast": float(np.mean(contrasts)), "hidden": hidden / n}
+    return out

@@ -1,7 +1,8 @@
 """Image transforms of the PAR field: resize, pad-and-crop, flip, normalise (torchvision).
 
 Training: Resize(H, W) -> Pad(10) -> RandomCrop(H, W) -> RandomHorizontalFlip -> ToTensor -> Normalize.
-Evaluation: Resize(H, W) -> ToTensor -> Normalize. Statistics are ImageNet's, as the field uses.
+Evaluation: Resize(H, W) -> ToTensor -> Normalize with mean = std = 0.5 per channel, as VTB and SNN-PAR
+normalise (for student and teacher alike) and as Google's ImageNet ViT weights were trained.
 A horizontal flip keeps every PA100K/PETA/RAP attribute valid (none of them is left/right).
 """
 
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     import torch
     from torchvision.transforms import Compose
 
-NORMALIZATION: dict[str, list[float]] = {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+NORMALIZATION: dict[str, list[float]] = {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
 PAD = 10
 
 

@@ -84,11 +84,12 @@ SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronFormat, bias: torch.Tensor | None = None,
-             spike_fn: SpikeFn | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             spike_fn: SpikeFn | None = None, detach_reset: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's PyLifModelBitAcc: (spikes, u, v) for integer input a.
 
     `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
-    v - (vth << 6), in units of real voltage, to spikes (QAT: a surrogate; default: v > vth << 6).
+    v - (vth << 6), in units of real voltage, to spikes (QAT: a surrogate; default: v > vth << 6);
+    `detach_reset` keeps the spike's gradient out of the reset (the reference's detach_reset=True).
     """
     current = a * 2**ACTIVATION_SHIFT
     if fmt.du != NO_CURRENT:  # du = 4095 (+1) decays u to exactly 0: u is this step's input alone
@@ -99,7 +100,7 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
         fired = v > fmt.vth * 2**ACTIVATION_SHIFT
         return fired.to(torch.float32), u, v.masked_fill(fired, 0.0)
     z = spike_fn((v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT))
-    return z, u, v * (1 - z)
+    return z, u, v * (1 - (z.detach() if detach_reset else z))
 
 
 def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int,

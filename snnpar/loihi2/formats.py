@@ -84,12 +84,27 @@ def current_decay(decay: float) -> int:
     return NO_CURRENT if decay >= 1 else max(0, int(round(decay * DECAY_UNITY)) - 1)
 
 
-def integer_threshold(threshold: float, scale: int, spiking: bool = True) -> int:
-    """vth for a real threshold at scale S. The chip fires on v > vth << 6; for v a multiple of 64 that is
-    v > floor(threshold * S) << 6 exactly v > threshold * S * 64. The one place a firing-rule variant goes."""
+def integer_threshold(threshold: float, scale: int, spiking: bool = True, firing_rule: str = ">") -> int:
+    """vth for a real threshold at scale S under the chip's rule v > vth << 6.
+
+    ">": floor(threshold * S), so that for every state v that is a whole number of input units (a multiple of
+    64) v > vth << 6 is exactly v > threshold * S * 64. ">=" (the reference's v >= threshold): ceil(threshold * S)
+    - 1, so that for those states v > vth << 6 is exactly v >= threshold * S * 64, ties included. Not exact for
+    a state off that grid (the decay's truncation leaves fractions of a unit) lying within one unit below the
+    threshold: the chip fires there, the rule would not. The chip cannot do better: its comparison is strict
+    and its threshold a multiple of 64.
+    """
     if not spiking:
         return NEVER_SPIKES
-    return min(VTH_MAX, int(math.floor(threshold * scale)))
+    units = threshold * scale
+    vth = int(math.ceil(units)) - 1 if firing_rule == ">=" else int(math.floor(units))
+    return min(VTH_MAX, vth)
+
+
+def threshold_error(threshold: float, scale: int, vth: int, firing_rule: str = ">") -> float:
+    """Relative distance between the real threshold and the integer point the rule compares with."""
+    tie_point = vth + 1 if firing_rule == ">=" else vth
+    return abs(tie_point - threshold * scale) / max(threshold * scale, 1e-12)
 
 
 def bias_format(bias_v: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
@@ -104,10 +119,10 @@ def bias_format(bias_v: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
 
 
 def neuron_format(threshold: float, decay: float, current: float, bias: torch.Tensor, scale: int,
-                  spiking: bool = True) -> NeuronFormat:
+                  spiking: bool = True, firing_rule: str = ">") -> NeuronFormat:
     """Every integer parameter of a group at scale S (bias in real units of v)."""
     mant, exp, _ = bias_format(bias.to(torch.float64) * (scale * 2**ACTIVATION_SHIFT))
-    return NeuronFormat(scale, integer_threshold(threshold, scale, spiking), voltage_decay(decay),
+    return NeuronFormat(scale, integer_threshold(threshold, scale, spiking, firing_rule), voltage_decay(decay),
                         current_decay(current), mant, exp)
 
 

@@ -21,13 +21,12 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
-from norse.torch.functional.threshold import threshold as norse_threshold
 from torch import nn
 
 from snnpar.loihi2 import arithmetic as A
 from snnpar.loihi2 import formats as L
 from snnpar.models.batchnorm import fold_batchnorm
-from snnpar.models.neurons import LIFConfig
+from snnpar.models.neurons import LIFConfig, fire
 from snnpar.models.spikingformer import Spikingformer
 
 DTYPE = torch.float64
@@ -87,18 +86,22 @@ class Loihi2Student(nn.Module):
         first = a[0] if isinstance(a, list) else a
         bias = torch.as_tensor(bias, dtype=DTYPE, device=first.device)
         bias_v = torch.broadcast_to(bias * group.gain, shape) * (group.scale * 64)
-        fmt = L.neuron_format(group.threshold, group.decay, 1.0, bias_v.detach() / (group.scale * 64), group.scale)
+        rule = cfg.firing_rule if (cfg := group.config) else ">"
+        fmt = L.neuron_format(group.threshold, group.decay, 1.0, bias_v.detach() / (group.scale * 64), group.scale,
+                              firing_rule=rule)
         bias_int = A.exact(fmt.bias.to(bias_v.device), bias_v)
-        cfg = group.config
 
-        def spike(over):
-            return norse_threshold(over, cfg.surrogate, cfg.surrogate_alpha) if cfg else A.heaviside(over)
+        def spike(over):  # the chip's strict v > vth << 6 (vth already carries the firing rule), the layer's surrogate
+            if cfg is None:
+                return A.heaviside(over)
+            return fire(over, cfg.surrogate, torch.as_tensor(cfg.surrogate_alpha, dtype=over.dtype), ">")
 
         steps = len(a) if isinstance(a, list) else self.model.config.time_steps
         u = v = torch.zeros((first.shape[0], *shape), dtype=DTYPE, device=first.device)
         out = []
         for t in range(steps):
-            z, u, v = A.lif_step(u, v, a[t] if isinstance(a, list) else a, fmt, bias_int, spike)
+            z, u, v = A.lif_step(u, v, a[t] if isinstance(a, list) else a, fmt, bias_int, spike,
+                                 detach_reset=bool(cfg and cfg.detach_reset))
             out.append(z)
         spikes = torch.stack(out)
         if self.record is not None:

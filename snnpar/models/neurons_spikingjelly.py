@@ -6,11 +6,9 @@ behind the same constructor as `snnpar.models.neurons.MultiStepLIF` (one `LIFCon
 it in `NEURON_BACKENDS` under ``"spikingjelly"``, so `create_model(..., neuron_backend="spikingjelly")` builds
 the same architecture with the reference neurons. The benchmarks use it; the rest of the project never does.
 
-The equation is the same: v <- v + (x - (v - v_reset)) / tau with tau = tau_mem / dt. Two differences are
-SpikingJelly's and are kept on purpose, since this is the reference as published:
-- it fires when v >= v_th (Norse: v > v_th), which differs only when v equals v_th exactly; that does
-  happen in SSA's attn_lif, whose input is a multiple of 0.125 and whose v_th is 0.5;
-- its surrogate gradient is a sigmoid with alpha = 4 (the reference's), so gradients differ, spikes do not.
+The equation is the same: v <- v + (x - (v - v_reset)) / tau with tau = tau_mem / dt. SpikingJelly always
+fires on v >= v_th, so only a config with firing_rule ">=" and the "sigmoid" surrogate (the reference
+neuron, `NEURON_MODELS["reference"]`) has a SpikingJelly counterpart; its alpha and detach_reset are passed on.
 
 Importing this module without SpikingJelly installed raises ImportError naming the ``bench`` extra. It
 does not register anything unless SpikingJelly imports. Kernels: releases up to 0.0.0.0.14 (the newest on
@@ -42,7 +40,6 @@ except ImportError as error:  # pragma: no cover - depends on the environment
     ) from error
 
 BACKEND_NAME = "spikingjelly"
-REFERENCE_SURROGATE_ALPHA = 4.0  # the reference code's surrogate.Sigmoid(alpha=4)
 HAS_BACKEND_ARGUMENT = "backend" in inspect.signature(sj_neuron.LIFNode.__init__).parameters  # <= 0.0.0.0.14
 
 
@@ -60,6 +57,11 @@ class SpikingJellyLIF(nn.Module):
                 f"SpikingJelly's LIFNode decays towards v_reset, so it needs v_leak == v_reset; got "
                 f"v_leak={config.v_leak}, v_reset={config.v_reset} in {config}"
             )
+        if config.firing_rule != ">=" or config.surrogate != "sigmoid":
+            raise ValueError(
+                f"SpikingJelly's LIFNode fires on v >= v_th with the Sigmoid surrogate; got firing_rule "
+                f"{config.firing_rule!r}, surrogate {config.surrogate!r} in {config}: use the reference neurons"
+            )
         self.config = config
         kernels = {"backend": "torch"} if HAS_BACKEND_ARGUMENT else {}
         self.node = sj_neuron.LIFNode(
@@ -67,8 +69,8 @@ class SpikingJellyLIF(nn.Module):
             decay_input=True,
             v_threshold=float(config.v_th),
             v_reset=float(config.v_reset),
-            surrogate_function=sj_surrogate.Sigmoid(alpha=REFERENCE_SURROGATE_ALPHA),
-            detach_reset=False,
+            surrogate_function=sj_surrogate.Sigmoid(alpha=config.surrogate_alpha),
+            detach_reset=config.detach_reset,
             step_mode="m",
             **kernels,
         )

@@ -1,11 +1,14 @@
 """Load a user's ViT weights (e.g. ImageNet ViT-B/16) into the ViT inside the teacher or the baseline.
 
-Accepts timm-style key names (``patch_embed.proj.weight``, ``blocks.0.attn.qkv.weight``, ...; our ViT
-uses the same names), in a plain state dict or one wrapped as {"state_dict": ...} / {"model": ...},
-optionally prefixed by "module." or "model.". The ImageNet classifier (``head.*``, ``pre_logits.*``)
-is dropped on purpose; every other key must match exactly: a silently dropped key is how published
-PAR checkpoints have lost accuracy before. Position embeddings are resized to the model's patch grid
-(14x14 -> 16x8 for 224x224 -> 256x128) by bicubic interpolation.
+Two file formats, the two VTB starts from:
+- a PyTorch state dict in timm's key layout (``patch_embed.proj.weight``, ``blocks.0.attn.qkv.weight``,
+  ...; our ViT uses the same names), plain or wrapped as {"state_dict": ...} / {"model": ...}, optionally
+  prefixed by "module." or "model." (VTB's ``jx_vit_base_p16_224-80ecf9dd.pth`` is such a file);
+- Google's ``.npz`` (``embedding/kernel``, ``Transformer/encoderblock_0/...``), converted by timm's own
+  loader into timm's layout first (the optional ``vtb`` extra: timm is the well-kept converter).
+The ImageNet classifier (``head.*``, ``pre_logits.*``) is dropped on purpose; every other key must match
+exactly: a silently dropped key is how published PAR checkpoints have lost accuracy before. Position
+embeddings are resized to the model's patch grid (14x14 -> 16x8 for 224x224 -> 256x128) bilinearly, as VTB.
 
 Whole trained snnpar models are saved and loaded with `snnpar.checkpoint`, not here. Nothing is
 downloaded: the file must already be on disk.
@@ -20,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from snnpar.errors import UserError
 from snnpar.models.vit import VisionTransformer, resize_pos_embed
 
 CLASSIFIER_PREFIXES = ("head.", "pre_logits.")  # ImageNet's classifier: never part of our encoders
@@ -42,20 +46,51 @@ def find_vit(model: nn.Module) -> VisionTransformer:
     return found[0]
 
 
+def npz_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """Google's ViT .npz in timm's key layout, through timm's loader (into a timm ViT of the file's own shape)."""
+    import numpy as np
+
+    try:
+        from timm.models.vision_transformer import VisionTransformer as TimmViT
+        from timm.models.vision_transformer import _load_weights
+    except ImportError as err:
+        raise UserError(f"{path} is a .npz of Google's layout, which needs timm to convert: pip install "
+                        "'snnpar[vtb]' (or give a .pth in timm's key layout)") from err
+    try:
+        w = np.load(path)
+        kernel, pos = w["embedding/kernel"], w["Transformer/posembed_input/pos_embedding"]
+        depth = len({k.split("/")[1] for k in w.files if k.startswith("Transformer/encoderblock_")})
+        heads = w["Transformer/encoderblock_0/MultiHeadDotProductAttention_1/query/kernel"].shape[1]
+    except (KeyError, ValueError, OSError) as err:
+        raise UserError(f"{path} is not a ViT .npz in Google's layout (embedding/kernel, Transformer/...): {err}") from err
+    prefix = 1 if "cls" in w.files else 0
+    side = math.isqrt(pos.shape[1] - prefix)
+    classes = w["head/kernel"].shape[-1] if "head/kernel" in w.files else 0
+    vit = TimmViT(img_size=side * kernel.shape[0], patch_size=kernel.shape[0], embed_dim=kernel.shape[-1],
+                  depth=depth, num_heads=heads, num_classes=classes, class_token=bool(prefix),
+                  global_pool="token" if prefix else "avg")
+    _load_weights(vit, str(path))
+    return dict(vit.state_dict())
+
+
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"ViT weights file {str(path)!r} does not exist")
+        raise UserError(f"ViT weights file {path} does not exist; give ImageNet ViT-B/16 weights as a .pth "
+                        "(timm's key layout) or Google's .npz")
+    if path.suffix == ".npz":
+        return npz_state_dict(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a file that is not a checkpoint
-        raise ValueError(f"{str(path)!r} is not a PyTorch state-dict file: {err}") from err
+        raise UserError(f"{path} is not a PyTorch state-dict file ({type(err).__name__}); give a .pth in timm's "
+                        "key layout or Google's .npz") from err
     for key in WRAPPER_KEYS:
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ValueError(f"{str(path)!r} holds no state dict (a mapping of names to tensors)")
+        raise UserError(f"{path} holds no state dict (a mapping of names to tensors)")
     return {_strip_wrappers(k): v for k, v in obj.items()}
 
 
@@ -69,7 +104,7 @@ def _strip_wrappers(key: str) -> str:
 def _square_grid(positions: int, path: Path) -> tuple[int, int]:
     side = math.isqrt(positions)
     if side * side != positions:
-        raise ValueError(f"{str(path)!r}: pos_embed has {positions} grid positions, not a square grid; "
+        raise UserError(f"{path}: pos_embed has {positions} grid positions, not a square grid; "
                          "cannot tell its shape to resize it")
     return side, side
 
@@ -87,7 +122,7 @@ def map_timm_state_dict(state: dict[str, torch.Tensor], vit: VisionTransformer,
     if "pos_embed" in mapped:
         pos = mapped["pos_embed"]
         if pos.dim() != 3 or pos.shape[-1] != vit.config.embed_dim:
-            raise ValueError(f"{str(path)!r}: pos_embed has shape {list(pos.shape)}, "
+            raise UserError(f"{path}: pos_embed has shape {list(pos.shape)}, "
                              f"expected [1, positions, {vit.config.embed_dim}]")
         positions = pos.shape[1] - file_prefix
         if positions != vit.config.num_patches:
@@ -107,7 +142,7 @@ def check_keys(mapped: dict[str, torch.Tensor], vit: VisionTransformer, path: Pa
     wrong_shape = sorted(f"{k}: file {list(mapped[k].shape)} vs model {list(expected[k].shape)}"
                          for k in set(expected) & set(mapped) if mapped[k].shape != expected[k].shape)
     if missing or unexpected or wrong_shape:
-        lines = [f"ViT weights in {str(path)!r} do not match the model (timm key names expected):"]
+        lines = [f"ViT weights in {path} do not match the model (timm key names expected):"]
         if missing:
             lines.append(f"  missing keys (in the model, not in the file): {', '.join(missing)}")
         if unexpected:
@@ -115,7 +150,7 @@ def check_keys(mapped: dict[str, torch.Tensor], vit: VisionTransformer, path: Pa
         if wrong_shape:
             lines.append(f"  shape mismatches: {'; '.join(wrong_shape)}")
         lines.append("  Check that the file is a ViT of the same width, depth and patch size as the preset.")
-        raise ValueError("\n".join(lines))
+        raise UserError(" ".join(line.strip() for line in lines))
 
 
 def load_vit_weights(model: nn.Module, path: str | Path) -> LoadReport:

@@ -6,7 +6,9 @@ x = x + SSA(x); x = x + MLP(x), and a head that averages tokens, then time, then
 
 Shapes: the input image is [B, 3, H, W]; inside, time leads: [T, B, C, H, W] in the tokenizer and
 [T, B, C, N] (N = H/16 * W/16 tokens) in the blocks. Every neuron is a `MultiStepLIF` whose module
-path (e.g. ``blocks.0.attn.q_lif``) names the layer for recording, export and comparison.
+path (e.g. ``blocks.0.attn.q_lif``) names the layer for recording, export and comparison. Its numerics
+are the reference's (SpikingJelly: fire on v >= v_th, detached reset, Sigmoid(4) surrogate) unless
+``neurons="norse"`` (see `snnpar.models.neurons`).
 
 Two attention modes:
 - ``ssa``: Spikingformer's spiking self-attention, a = (q (k^T v)) * 0.125, then a LIF with v_th 0.5.
@@ -16,12 +18,12 @@ Two attention modes:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
 
-from snnpar.models.neurons import LIFConfig, make_lif
+from snnpar.models.neurons import NEURON_MODELS, LIFConfig, make_lif
 
 
 @dataclass(frozen=True)
@@ -35,11 +37,19 @@ class SpikingformerConfig:
     time_steps: int = 8
     attention: str = "ssa"  # "ssa" or "sdsa"
     attention_scale: float = 0.125
-    lif: LIFConfig = LIFConfig()
-    attention_lif: LIFConfig = LIFConfig(v_th=0.5)  # SSA's attn_lif and SDSA's token-sum neuron
+    neurons: str = "reference"  # a NEURON_MODELS name: "reference" (SpikingJelly's numerics) or "norse"
+    lif: LIFConfig | None = field(default=None)  # None: the `neurons` model (v_th 1)
+    attention_lif: LIFConfig | None = field(default=None)  # SSA's attn_lif, SDSA's token-sum neuron; None: v_th 0.5
     neuron_backend: str = "norse"
 
     def __post_init__(self):
+        if self.neurons not in NEURON_MODELS:
+            raise ValueError(f"neurons must be one of {sorted(NEURON_MODELS)}, not {self.neurons!r}")
+        base = NEURON_MODELS[self.neurons]
+        if self.lif is None:
+            object.__setattr__(self, "lif", base)
+        if self.attention_lif is None:
+            object.__setattr__(self, "attention_lif", replace(base, v_th=0.5))
         h, w = self.image_size
         if h % 16 or w % 16:
             raise ValueError(f"image_size {self.image_size} must be divisible by 16 (four stride-2 poolings)")

@@ -1,13 +1,13 @@
-"""The teacher's text side: one embedding per attribute sentence ("a pedestrian wearing a hat", ...).
+"""The teacher's text side: one embedding per attribute ("female", "age over 60", ...).
 
 Two interchangeable encoders, both modules whose forward() takes no input and returns [A, output_dim]:
-- `LearnedTextEncoder` (default, fully offline): a deterministic word-level vocabulary built from the
-  sentences themselves, token + position embeddings, a few pre-norm transformer blocks, a masked
-  mean over words. Trained with the teacher.
-- `FrozenSentenceEmbeddings`: the sentences embedded once, at construction, by a pretrained sentence
-  encoder the user already has in a local folder (a saved Hugging Face / sentence-transformers model),
-  mean-pooled over tokens and kept frozen, as VTB does. Needs the optional `transformers` package;
-  nothing is ever downloaded (local_files_only).
+- `FrozenSentenceEmbeddings` ("frozen", VTB's): the attribute phrases embedded once by a pretrained
+  sentence encoder (VTB: all-mpnet-base-v2, 768-d), frozen. The vectors are a buffer of the model, so
+  they travel in its checkpoint; they come from a local sentence-transformers model folder
+  (`embed_with_sentence_transformer`, the optional `vtb` extra) or a vectors file (`snnpar.models.text_vectors`).
+- `LearnedTextEncoder` ("learned", fully offline, the tiny demo teacher's): a deterministic word-level
+  vocabulary built from the sentences themselves, token + position embeddings, a few pre-norm transformer
+  blocks, a masked mean over words. Trained with the teacher.
 This module knows nothing about images or the fusion; `snnpar.models.vtb` combines them.
 """
 
@@ -94,52 +94,58 @@ class LearnedTextEncoder(nn.Module):
 
 
 class FrozenSentenceEmbeddings(nn.Module):
-    """Sentence embeddings computed once by a local pretrained encoder; no parameters to train."""
+    """Sentence vectors [A, width] computed elsewhere, held as a (saved) buffer; no parameters to train."""
 
-    def __init__(self, embeddings: torch.Tensor, source: str):
+    def __init__(self, num_sentences: int, width: int):
         super().__init__()
-        self.register_buffer("embeddings", embeddings.detach().clone())
-        self.output_dim = embeddings.shape[1]
-        self.source = source
+        self.register_buffer("embeddings", torch.zeros(num_sentences, width))
+        self.output_dim = width
+
+    def set_vectors(self, vectors: torch.Tensor) -> None:
+        if tuple(vectors.shape) != tuple(self.embeddings.shape):
+            raise ValueError(f"attribute vectors of shape {list(vectors.shape)} do not fit the teacher's text "
+                             f"side {list(self.embeddings.shape)} (attributes x width)")
+        with torch.no_grad():
+            self.embeddings.copy_(vectors)
 
     def forward(self) -> torch.Tensor:
         return self.embeddings
 
     def extra_repr(self) -> str:
-        return f"{tuple(self.embeddings.shape)}, source={self.source!r}"
+        return f"{tuple(self.embeddings.shape)}, frozen"
 
 
-def embed_with_pretrained(folder: str | Path, sentences: Sequence[str]) -> torch.Tensor:
-    """Mean-pooled last hidden states [S, hidden] of a local Hugging Face / sentence-transformers model."""
+def embed_with_sentence_transformer(folder: str | Path, sentences: Sequence[str]) -> torch.Tensor:
+    """[S, width] vectors of a local sentence-transformers model folder, as SentenceTransformer.encode gives
+    them (its own pooling and normalisation modules included, as VTB's preprocessing used it). No download."""
+    from snnpar.errors import UserError
+
     folder = Path(folder)
-    if not folder.is_dir() or not (folder / "config.json").is_file():
-        raise ValueError(
-            f"text encoder {str(folder)!r} is not a local model folder (no config.json in it). Pass "
-            f"text_encoder='{LEARNED}' for the built-in offline encoder, or the folder of a model saved with "
-            "save_pretrained() / SentenceTransformer.save()."
-        )
+    if not folder.is_dir() or not (folder / "modules.json").is_file():
+        raise UserError(f"text model {folder} is not a local sentence-transformers model folder (no modules.json "
+                        "in it); pass the folder of a model saved with SentenceTransformer.save(), e.g. "
+                        "all-mpnet-base-v2, or precomputed vectors with --text-vectors")
     try:
-        from transformers import AutoModel, AutoTokenizer
+        from sentence_transformers import SentenceTransformer
     except ImportError as err:
-        raise ImportError(
-            f"text encoder {str(folder)!r} needs the optional 'transformers' package "
-            f"(pip install transformers), or use text_encoder='{LEARNED}'"
-        ) from err
+        raise UserError(f"--text-model {folder} needs sentence-transformers: pip install 'snnpar[vtb]' "
+                        "(or give --text-vectors FILE written by `snnpar text-vectors`)") from err
     try:
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model = AutoModel.from_pretrained(folder, local_files_only=True).eval()
+        model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
-        raise ValueError(f"could not load a sentence encoder from {str(folder)!r}: {err}") from err
+        raise UserError(f"could not load a sentence encoder from {folder}: {err}") from err
     with torch.no_grad():
-        batch = tokenizer(list(sentences), padding=True, truncation=True, return_tensors="pt")
-        hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        return model.encode(list(sentences), convert_to_tensor=True).float().cpu()
+
+
+TEXT_ENCODERS = (LEARNED, "frozen")
 
 
 def build_text_encoder(spec: str, sentences: Sequence[str], width: int = 256, depth: int = 2,
                        num_heads: int = 4) -> nn.Module:
-    """spec: 'learned' (the offline default) or the path of a local pretrained sentence-encoder folder."""
+    """spec: 'learned' (the offline default) or 'frozen' (vectors of `width`, filled by `set_vectors` or a checkpoint)."""
     if spec == LEARNED:
         return LearnedTextEncoder(sentences, width, depth, num_heads)
-    return FrozenSentenceEmbeddings(embed_with_pretrained(spec, sentences), source=str(spec))
+    if spec == "frozen":
+        return FrozenSentenceEmbeddings(len(sentences), width)
+    raise ValueError(f"text_encoder must be one of {TEXT_ENCODERS}, not {spec!r}")

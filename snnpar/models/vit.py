@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torchvision.ops import stochastic_depth
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,7 @@ class ViTConfig:
     qkv_bias: bool = True
     norm_eps: float = 1e-6  # timm's ViT LayerNorm epsilon
     patch_embed: str = "linear"  # "linear": ViT's P x P patches; "conv": a convolutional stem (see ConvStem)
+    drop_path_rate: float = 0.0  # stochastic depth of the last block; block i gets rate * i / (depth - 1)
 
     def __post_init__(self):
         h, w = self.image_size
@@ -120,18 +122,26 @@ class ConvStem(nn.Module):
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)). Any token count."""
+    """Pre-norm transformer block: x + attn(norm1(x)), then x + mlp(norm2(x)). Any token count.
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, eps: float = 1e-6):
+    drop_path: stochastic depth (torchvision's, per sample, survivors scaled by 1 / (1 - p)), in training only.
+    """
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True, eps: float = 1e-6,
+                 drop_path: float = 0.0):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=eps)
         self.attn = Attention(dim, num_heads, qkv_bias)
         self.norm2 = nn.LayerNorm(dim, eps=eps)
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.drop_path = drop_path
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return stochastic_depth(x, self.drop_path, "row", self.training) if self.drop_path else x
 
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), key_mask)
-        return x + self.mlp(self.norm2(x))
+        x = x + self._drop(self.attn(self.norm1(x), key_mask))
+        return x + self._drop(self.mlp(self.norm2(x)))
 
 
 class VisionTransformer(nn.Module):
@@ -149,8 +159,9 @@ class VisionTransformer(nn.Module):
         self.patch_embed = stem(cfg.patch_size, d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d)) if cfg.class_token else None
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + self.num_prefix_tokens, d))
+        rates = torch.linspace(0, cfg.drop_path_rate, cfg.depth, device="cpu").tolist()  # timm's and VTB's rule
         self.blocks = nn.ModuleList(
-            Block(d, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.norm_eps) for _ in range(cfg.depth)
+            Block(d, cfg.num_heads, cfg.mlp_ratio, cfg.qkv_bias, cfg.norm_eps, rate) for rate in rates
         )
         self.norm = nn.LayerNorm(d, eps=cfg.norm_eps)
         self._init_weights()
@@ -192,10 +203,11 @@ class VisionTransformer(nn.Module):
 
 def resize_pos_embed(pos_embed: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int],
                      num_prefix_tokens: int) -> torch.Tensor:
-    """Resize [1, prefix + gh*gw, D] position embeddings to another grid by bicubic interpolation.
+    """Resize [1, prefix + gh*gw, D] position embeddings to another grid by bilinear interpolation.
 
     The prefix (class-token) positions are kept as they are; only the patch grid is interpolated,
-    as timm and VTB do when moving ImageNet's 14x14 grid to a pedestrian's 16x8.
+    bilinearly without anti-aliasing (align_corners=False), as VTB does when moving ImageNet's 14x14
+    grid to a pedestrian's 16x8.
     """
     prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     if grid.shape[1] != old_grid[0] * old_grid[1]:
@@ -204,6 +216,6 @@ def resize_pos_embed(pos_embed: torch.Tensor, old_grid: tuple[int, int], new_gri
         return pos_embed
     d = grid.shape[-1]
     grid = grid.reshape(1, old_grid[0], old_grid[1], d).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid.float(), size=new_grid, mode="bicubic", align_corners=False).to(pos_embed.dtype)
+    grid = F.interpolate(grid.float(), size=new_grid, mode="bilinear", align_corners=False).to(pos_embed.dtype)
     grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], d)
     return torch.cat([prefix, grid], dim=1)

@@ -1,11 +1,12 @@
 """The teacher: VTB (a Vision-language Transformer Baseline for pedestrian attribute recognition).
 
-As in VTB's code (see DESIGN.md): a ViT runs its first depth-1 blocks over the image -> patch
-tokens (the visual features; the class token is dropped); each attribute sentence is embedded by the
-text encoder, mapped by Linear(D_text -> D) and given a learned type embedding -> A attribute tokens
-(the text features); the ViT's last block fuses [attribute tokens; visual tokens] (visual tokens get
-their own type embedding), then the ViT's final LayerNorm; logit i is Linear_i(D -> 1) of attribute
-token i, and a BatchNorm1d normalises the A logits.
+As in VTB's code (see DESIGN.md): a ViT runs its first depth-1 blocks over the image -> the class
+token and the patch tokens, all of which VTB keeps; each attribute sentence is embedded by the text
+encoder (frozen sentence vectors, as VTB, or a small learned encoder for offline demos), mapped by
+Linear(D_text -> D) and given a learned type embedding -> A attribute tokens (the text features); the
+visual tokens get their own type embedding; the ViT's last block fuses [attribute tokens; visual
+tokens], then the ViT's final LayerNorm; logit i is Linear_i(D -> 1) of attribute token i, and a
+BatchNorm1d normalises the A logits. Stochastic depth (VTB: 0.1 for the last block) is a config.
 
 The fusion block is the ViT's own last block (module path ``visual.blocks.{depth-1}``), so an
 ImageNet ViT checkpoint fills the whole visual side (see `snnpar.models.pretrained`).
@@ -26,8 +27,8 @@ from snnpar.models.vit import VisionTransformer, ViTConfig
 
 class TeacherOutput(NamedTuple):
     logits: torch.Tensor  # [B, A]
-    visual_tokens: torch.Tensor  # [B, N, D] patch tokens after the encoder blocks (before fusion)
-    text_features: torch.Tensor  # [A, D] attribute tokens before fusion
+    visual_tokens: torch.Tensor  # [B, N, D] patch tokens entering the fusion (with the visual type embedding)
+    text_features: torch.Tensor  # [A, D] attribute tokens entering the fusion (SNN-PAR's feature-KD inputs)
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class VTBConfig:
     text_width: int = 256  # of the learned text encoder (a pretrained one brings its own width)
     text_depth: int = 2
     text_heads: int = 4
+    drop_path_rate: float = 0.0  # stochastic depth (VTB: 0.1)
 
     def __post_init__(self):
         if self.depth < 2:
@@ -61,7 +63,7 @@ class VTBConfig:
     def vit_config(self) -> ViTConfig:
         return ViTConfig(embed_dim=self.embed_dim, depth=self.depth, num_heads=self.num_heads,
                          mlp_ratio=self.mlp_ratio, image_size=tuple(self.image_size), class_token=True,
-                         patch_embed=self.patch_embed)
+                         patch_embed=self.patch_embed, drop_path_rate=self.drop_path_rate)
 
 
 class PerAttributeLinear(nn.Module):
@@ -102,14 +104,12 @@ class VTB(nn.Module):
 
     def forward(self, images: torch.Tensor) -> TeacherOutput:
         vit = self.visual
-        x = vit.run_blocks(vit.embed(images), stop=-1)
-        visual_tokens = x[:, vit.num_prefix_tokens:]
+        visual = vit.run_blocks(vit.embed(images), stop=-1) + self.visual_type_embed  # class token kept
         text = self.text_features()
         attribute_tokens = text.unsqueeze(0).expand(images.shape[0], -1, -1)
-        fused = torch.cat([attribute_tokens, visual_tokens + self.visual_type_embed], dim=1)
-        fused = vit.norm(vit.blocks[-1](fused))
+        fused = vit.norm(vit.blocks[-1](torch.cat([attribute_tokens, visual], dim=1)))
         logits = self.logit_bn(self.attribute_heads(fused[:, : self.config.num_attributes]))
-        return TeacherOutput(logits, visual_tokens, text)
+        return TeacherOutput(logits, visual[:, vit.num_prefix_tokens:], text)
 
 
 def build_vtb(**config) -> VTB:

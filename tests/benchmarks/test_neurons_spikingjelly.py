@@ -7,7 +7,7 @@ import torch
 
 pytest.importorskip("spikingjelly", reason="SpikingJelly is the optional `bench` extra")
 
-from snnpar.models.neurons import NEURON_BACKENDS, LIFConfig, lif_reference_step  # noqa: E402
+from snnpar.models.neurons import NEURON_BACKENDS, NEURON_MODELS, LIFConfig, lif_reference_step  # noqa: E402
 from snnpar.models.neurons_spikingjelly import SpikingJellyLIF  # noqa: E402
 from snnpar.models.recording import record_spikes  # noqa: E402
 from snnpar.models.registry import create_model  # noqa: E402
@@ -16,7 +16,7 @@ from snnpar.models.registry import create_model  # noqa: E402
 def reference_spikes(x: torch.Tensor, config: LIFConfig) -> torch.Tensor:
     v, out = torch.zeros_like(x[0]), []
     for x_t in x:
-        z, v = lif_reference_step(v, x_t, config.decay, config.v_th, config.v_leak, config.v_reset)
+        z, v = lif_reference_step(v, x_t, config.decay, config.v_th, config.v_leak, config.v_reset, config.firing_rule)
         out.append(z)
     return torch.stack(out)
 
@@ -34,7 +34,8 @@ def test_spikingjelly_lif_fires_like_the_reference_equation(config):
 def test_spikingjelly_fires_at_equality_where_norse_does_not():
     x = torch.tensor([[1.0], [1.5]])  # v = 0.5, then 0.5 + (1.5 - 0.5) / 2 = 1.0 == v_th
     assert SpikingJellyLIF(LIFConfig())(x).flatten().tolist() == [0.0, 1.0]
-    assert reference_spikes(x, LIFConfig()).flatten().tolist() == [0.0, 0.0]
+    assert reference_spikes(x, LIFConfig()).flatten().tolist() == [0.0, 1.0]  # the reference rule, v >= v_th
+    assert reference_spikes(x, NEURON_MODELS["norse"]).flatten().tolist() == [0.0, 0.0]  # Norse's v > v_th
 
 
 def test_spikingjelly_backend_builds_the_student_and_is_recorded():
@@ -50,3 +51,8 @@ def test_spikingjelly_backend_builds_the_student_and_is_recorded():
 def test_spikingjelly_backend_rejects_a_leak_it_cannot_express():
     with pytest.raises(ValueError, match="v_leak == v_reset"):
         SpikingJellyLIF(LIFConfig(v_leak=0.2))
+
+
+def test_spikingjelly_backend_rejects_norses_firing_rule():
+    with pytest.raises(ValueError, match="v >= v_th"):
+        SpikingJellyLIF(NEURON_MODELS["norse"])

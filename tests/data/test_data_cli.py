@@ -15,6 +15,8 @@ def test_synth_then_info(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "30 images, 26 attributes" in printed and "test           3 images" in printed
     assert "positive ratio per attribute on test" in printed
+    table = printed[printed.index("cue visibility"):].splitlines()[2:]  # the synthetic set's ceiling, per attribute
+    assert len(table) == 26 and {line.split()[0] for line in table} >= {"UpperLogo", "Backpack", "AgeOver60"}
 
 
 def test_info_errors_name_the_problem(tmp_path, capsys):

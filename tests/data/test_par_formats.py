@@ -1,8 +1,11 @@
 """Readers of PA100K / PETA / RAPv1 annotations (.mat and the field's pickle) through `load_dataset`.
 
-Every fixture is written here, into tmp_path, in the real on-disk structure: scipy.io.savemat cell
-arrays and structs as MATLAB stores them, and pickles of an EasyDict as Rethinking_of_PAR's
-preprocessing scripts write them.
+Every fixture is written here, into tmp_path, as scipy.io.savemat cell arrays and structs, and pickles
+of an EasyDict. Expected values do not come from the loader's idea of the formats: they come from the
+released preprocessing code's own indexing, transcribed below (`released_*`: VTB's dataset/preprocess/
+pa100k.py and rap.py, SNN-PAR's dataset/preprocess/peta.py, VTB's AttrDataset for the pickle). Those
+expressions index the structs by position (RAP_annotation[0][0][5] is imagesname, peta[0][0][3] the
+partitions, ...), so a fixture they read correctly has the real field layout, and the loader must agree.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from scipy.io import savemat
+from scipy.io import loadmat, savemat
 
 from snnpar.data import DatasetError, load_dataset
 from snnpar.data.attributes import (
@@ -104,6 +107,47 @@ def write_rap(root: Path, rng: np.random.Generator, n: int = 10):
     return labels, names, runs
 
 
+def released_pa100k(path: Path) -> dict:
+    """VTB dataset/preprocess/pa100k.py (its counts 80000/10000/10000 read from the file)."""
+    d = loadmat(path)
+    n = {s: len(d[f"{s}_images_name"]) for s in ("train", "val", "test")}
+    names = [d[f"{s}_images_name"][i][0][0] for s in ("train", "val", "test") for i in range(n[s])]
+    label = np.concatenate((d["train_label"], d["val_label"], d["test_label"]), axis=0)
+    a, b = n["train"], n["train"] + n["val"]
+    return {"image_name": names, "label": label, "attr_name": [d["attributes"][i][0][0] for i in range(26)],
+            "train": np.arange(0, a), "val": np.arange(a, b), "test": np.arange(b, b + n["test"]),
+            "trainval": np.arange(0, b)}
+
+
+def released_peta(path: Path) -> dict:
+    """SNN-PAR dataset/preprocess/peta.py."""
+    p = loadmat(path)
+    n = p["peta"][0][0][0].shape[0]
+    out = {"image_name": [f"{i + 1:05}.png" for i in range(n)], "label": p["peta"][0][0][0][:, 4:][:, :35],
+           "attr_name": [i[0][0] for i in p["peta"][0][0][1]][:35], "train": [], "val": [], "test": [], "trainval": []}
+    for idx in range(5):
+        train = p["peta"][0][0][3][idx][0][0][0][0][:, 0] - 1
+        val = p["peta"][0][0][3][idx][0][0][0][1][:, 0] - 1
+        out["train"].append(train)
+        out["val"].append(val)
+        out["test"].append(p["peta"][0][0][3][idx][0][0][0][2][:, 0] - 1)
+        out["trainval"].append(np.concatenate((train, val), axis=0))
+    return out
+
+
+def released_rap(path: Path) -> dict:
+    """VTB dataset/preprocess/rap.py."""
+    data = loadmat(path)
+    n = data["RAP_annotation"][0][0][1].shape[0]
+    out = {"image_name": [data["RAP_annotation"][0][0][5][i][0][0] for i in range(n)],
+           "label": data["RAP_annotation"][0][0][1][:, np.array(range(51))],
+           "attr_name": [data["RAP_annotation"][0][0][3][i][0][0] for i in range(92)][:51], "trainval": [], "test": []}
+    for idx in range(5):
+        out["trainval"].append(data["RAP_annotation"][0][0][0][idx][0][0][0][0][0, :] - 1)
+        out["test"].append(data["RAP_annotation"][0][0][0][idx][0][0][0][1][0, :] - 1)
+    return out
+
+
 def fake_easydict(monkeypatch) -> type:
     """An `easydict` module like the real one (attribute and item access), for writing pickles only."""
 
@@ -137,18 +181,43 @@ def dump_without_easydict(monkeypatch, path: Path, obj) -> None:
 
 
 def test_pa100k_mat_splits_labels_and_images(tmp_path):
-    labels = write_pa100k(tmp_path / "PA100k", np.random.default_rng(0))
-    train = load_dataset("pa100k", tmp_path / "PA100k", "train", image_size=SIZE)
+    write_pa100k(tmp_path / "PA100k", np.random.default_rng(0))
+    ref = released_pa100k(tmp_path / "PA100k" / "annotation.mat")
+    for split in ("train", "val", "test", "trainval"):
+        data = load_dataset("pa100k", tmp_path / "PA100k", split, image_size=SIZE)
+        assert data.attribute_names == ref["attr_name"] == list(PA100K_ATTRIBUTES)
+        np.testing.assert_array_equal(data.labels, ref["label"][ref[split]])
+        assert [p.name for p in data.image_paths] == [ref["image_name"][i] for i in ref[split]]
     test = load_dataset("pa100k", tmp_path / "PA100k", "test", image_size=SIZE)
-    trainval = load_dataset("pa100k", tmp_path / "PA100k", "trainval", image_size=SIZE)
-    assert (len(train), len(test), len(trainval)) == (6, 3, 8)
-    assert train.attribute_names == list(PA100K_ATTRIBUTES)
-    np.testing.assert_array_equal(train.labels, labels[:6])
-    np.testing.assert_array_equal(test.labels, labels[8:])
-    assert test.image_paths[0] == tmp_path / "PA100k" / "data" / "000009.jpg"
+    assert test.image_paths[0] == tmp_path / "PA100k" / "data" / ref["image_name"][ref["test"][0]]
     image, label = test[1]
     assert image.shape == (3, *SIZE) and image.dtype == torch.float32
-    assert torch.equal(label, torch.from_numpy(labels[9].astype(np.float32)))
+    assert torch.equal(label, torch.from_numpy(ref["label"][ref["test"][1]].astype(np.float32)))
+
+
+def test_vtbs_dataset_pkl_reads_as_vtbs_attr_dataset_reads_it(tmp_path, monkeypatch):
+    """The pickle VTB's pa100k.py writes (attr_words, attr_vectors, weight_*), split as its AttrDataset does."""
+    root = tmp_path / "PA100k"
+    write_pa100k(root, np.random.default_rng(11))
+    ref = released_pa100k(root / "annotation.mat")
+    (root / "annotation.mat").unlink()
+    EasyDict = fake_easydict(monkeypatch)
+    d = EasyDict()
+    d.description = "pa100k"
+    d.root = str(root / "data")
+    d.image_name = ref["image_name"]
+    d.label = ref["label"]
+    d.attr_name = ref["attr_name"]
+    d.attr_words = np.array(["female"] * 26)
+    d.attr_vectors = np.zeros((26, 768), dtype=np.float32)
+    d.partition = EasyDict({k: ref[k] for k in ("train", "val", "test", "trainval")})
+    d.weight_train = np.mean(d.label[d.partition.train], axis=0).astype(np.float32)
+    dump_without_easydict(monkeypatch, root / "dataset.pkl", d)
+    for split in ("trainval", "test"):
+        img_idx = d.partition[split]  # AttrDataset: partition[split], the first run where it is a list
+        data = load_dataset("pa100k", root, split, image_size=SIZE)
+        np.testing.assert_array_equal(data.labels, d.label[img_idx])
+        assert [str(p) for p in data.image_paths] == [str(Path(d.root) / d.image_name[i]) for i in img_idx]
 
 
 def test_pa100k_pickle_with_group_order_reads_without_easydict(tmp_path, monkeypatch):
@@ -189,15 +258,14 @@ def test_format_override_and_auto_detection_prefers_the_mat(tmp_path):
 
 
 def test_peta_mat_takes_the_35_evaluated_attributes_and_each_partition(tmp_path):
-    labels, runs = write_peta(tmp_path / "PETA", np.random.default_rng(3))
+    write_peta(tmp_path / "PETA", np.random.default_rng(3))
+    ref = released_peta(tmp_path / "PETA" / "PETA.mat")
     for p in (0, 4):
-        train = load_dataset("peta", tmp_path / "PETA", "train", image_size=SIZE, partition_index=p)
-        idx = runs[p]["train_index"][:, 0] - 1
-        assert train.attribute_names == list(PETA_ATTRIBUTES)
-        np.testing.assert_array_equal(train.labels, labels[idx, :35])
-        assert [q.name for q in train.image_paths] == [f"{i + 1:05d}.png" for i in idx]
-    trainval = load_dataset("peta", tmp_path / "PETA", "trainval", image_size=SIZE, partition_index=2)
-    assert len(trainval) == 8
+        for split in ("train", "val", "test", "trainval"):
+            data = load_dataset("peta", tmp_path / "PETA", split, image_size=SIZE, partition_index=p)
+            assert data.attribute_names == ref["attr_name"] == list(PETA_ATTRIBUTES)
+            np.testing.assert_array_equal(data.labels, ref["label"][ref[split][p]])
+            assert [q.name for q in data.image_paths] == [ref["image_name"][i] for i in ref[split][p]]
     with pytest.raises(DatasetError, match="partition_index 5 out of range.*5 partition"):
         load_dataset("peta", tmp_path / "PETA", "test", image_size=SIZE, partition_index=5)
 
@@ -224,15 +292,16 @@ def test_peta_pickle_dataset_pkl_without_label_idx(tmp_path, monkeypatch):
 
 
 def test_rap_mat_reads_unknown_as_zero_and_has_only_trainval_and_test(tmp_path):
-    labels, names, runs = write_rap(tmp_path / "RAP", np.random.default_rng(5))
-    test = load_dataset("rap", tmp_path / "RAP", "test", image_size=SIZE, partition_index=3)
-    idx = runs[3]["test_index"][0] - 1
-    expected = labels[idx, :51].astype(np.float32)
-    expected[expected == 2] = 0
-    assert test.attribute_names == list(RAP_ATTRIBUTES)
-    np.testing.assert_array_equal(test.labels, expected)
-    assert set(np.unique(test.labels)) <= {0.0, 1.0}
-    assert [p.name for p in test.image_paths] == [names[i] for i in idx]
+    write_rap(tmp_path / "RAP", np.random.default_rng(5))
+    ref = released_rap(tmp_path / "RAP" / "RAP_annotation" / "RAP_annotation.mat")
+    for p in (0, 3):
+        for split in ("trainval", "test"):
+            data = load_dataset("rap", tmp_path / "RAP", split, image_size=SIZE, partition_index=p)
+            expected = ref["label"][ref[split][p]].astype(np.float32)
+            expected[expected == 2] = 0  # RAP's 2 = unknown, read as 0
+            assert data.attribute_names == ref["attr_name"] == list(RAP_ATTRIBUTES)
+            np.testing.assert_array_equal(data.labels, expected)
+            assert [q.name for q in data.image_paths] == [ref["image_name"][i] for i in ref[split][p]]
     with pytest.raises(DatasetError, match="no 'train' split.*trainval"):
         load_dataset("rap", tmp_path / "RAP", "train", image_size=SIZE)
 

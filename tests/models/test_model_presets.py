@@ -115,14 +115,20 @@ def test_vit_baseline_parameter_count_matches_formula(name, d, depth):
     assert count_parameters(model) == vit_parameters(d, depth, tokens, class_token=False) + d * 26 + 26
 
 
-def test_vtb_b16_parameter_count_matches_formula():
+def test_vtb_b16_has_vtbs_learnable_parameters_counted_from_the_published_vit_b16():
+    """timm's vit_base_patch16_224 has 86,567,656 parameters (the ViT-B/16 of the ViT paper and of VTB's
+    jx_vit_base_p16_224 weights). VTB drops its 1000-class head, has 129 positions at 256x128 instead of 197,
+    and adds word_embed Linear(768, 768), two type embeddings, 26 Linear(768, 1) heads and a BatchNorm1d(26);
+    the attribute vectors are frozen (a buffer, not a parameter)."""
+    published_vit_b16 = 86_567_656
+    expected = (published_vit_b16 - (768 * 1000 + 1000) - (197 - 129) * 768
+                + (768 * 768 + 768) + 2 * 768 + (26 * 768 + 26) + 2 * 26)
     with torch.device("meta"):
         model = create_model("vtb-b16")
-    text = count_parameters(model.text)
-    heads = 768 * 26 + 26 + 2 * 26  # per-attribute Linear(768 -> 1) + BatchNorm1d over the logits
-    fusion_inputs = (text_width := model.text.output_dim) * 768 + 768 + 768 + 768  # word_embed + 2 type embeds
-    assert text_width == 256
-    assert count_parameters(model) == vit_parameters(768, 12, 128, class_token=True) + text + fusion_inputs + heads
+        timm_vit = pytest.importorskip("timm").create_model("vit_base_patch16_224", pretrained=False)
+    assert count_parameters(timm_vit) == published_vit_b16
+    assert count_parameters(model) == expected == 86_358_606
+    assert count_parameters(model.text) == 0 and model.text.embeddings.shape == (26, 768)
 
 
 def test_conv_stem_keeps_the_patch_grid_so_teacher_and_student_have_equal_token_counts():

@@ -23,5 +23,5 @@ def test_bf16_autocast_gives_the_fp32_spikes(backend):
     assert 0.05 < expected.mean() < 0.95
     # without the float32 loop the bf16 membrane rounds and flips spikes: the guard is needed
     params = config.norse_parameters()
-    in_bf16 = norse_time_loop(x, params, config.dt)
+    in_bf16 = norse_time_loop(x, params, config.dt, config.firing_rule)
     assert not torch.equal(in_bf16.float(), expected)

@@ -1,6 +1,7 @@
 """The "norse-compiled" backend runs Norse's own LIF step under torch.compile and matches the eager loop exactly.
 
-Bit-identity is the contract: same spikes, same gradients through Norse's SuperSpike surrogate, for a
+The contract: the same spikes, and the same gradients through Norse's SuperSpike bit for bit (through the
+reference's Sigmoid surrogate to float32 rounding: inductor evaluates the sigmoid its own way), for a
 single layer and for the whole tiny student. Everything here uses T = 4 and float32 on CPU, so the
 module compiles one graph per grad mode (the layer shape is dynamic) and the tests share it.
 """
@@ -15,6 +16,7 @@ from torch._dynamo.utils import counters
 from snnpar.models import create_model, spiking_layers
 from snnpar.models.neurons import (
     NEURON_BACKENDS,
+    NEURON_MODELS,
     CompiledMultiStepLIF,
     LIFConfig,
     MultiStepLIF,
@@ -50,21 +52,25 @@ def test_compiled_backend_is_a_registered_multistep_lif_found_in_the_student():
     assert model.blocks[0].attn.attn_lif.config == eager.blocks[0].attn.attn_lif.config
 
 
-@pytest.mark.parametrize("config", [LIFConfig(), LIFConfig(v_th=0.5)], ids=["v_th=1", "v_th=0.5"])
+@pytest.mark.parametrize("config", [LIFConfig(), LIFConfig(v_th=0.5), NEURON_MODELS["norse"]],
+                         ids=["reference v_th=1", "reference v_th=0.5", "norse v_th=1"])
 def test_compiled_layer_fires_and_differentiates_exactly_like_the_eager_layer(config):
     eager, compiled = MultiStepLIF(config), CompiledMultiStepLIF(config)
-    tie_step = {1.0: 1, 0.5: 0}[config.v_th]  # when neuron 0's v equals v_th: Norse fires only at v > v_th
+    tie_step = {1.0: 1, 0.5: 0}[config.v_th]  # when neuron 0's v equals v_th: ">=" fires there, ">" does not
     for shape in [(2, 3, 5), (11,)]:  # two ranks and sizes: the flattened size is dynamic, no recompile needed
         x = currents(*shape)
         upstream = torch.randn(x.shape, generator=torch.Generator().manual_seed(1))
         expected_spikes, expected_grad = spikes_and_input_grad(eager, x, upstream)
         spikes, grad = spikes_and_input_grad(compiled, x, upstream)
         assert 0 < expected_spikes.sum() < expected_spikes.numel()
-        assert expected_spikes.view(T, -1)[tie_step, 0] == 0
+        assert expected_spikes.view(T, -1)[tie_step, 0] == (config.firing_rule == ">=")
         assert spikes.shape == x.shape and spikes.is_contiguous()
         assert torch.equal(spikes, expected_spikes)
         assert torch.count_nonzero(expected_grad) > 0
-        assert torch.equal(grad, expected_grad)
+        if config.surrogate == "sigmoid":  # inductor's sigmoid rounds unlike eager's: the last bit may differ
+            torch.testing.assert_close(grad, expected_grad, rtol=1e-6, atol=1e-7)
+        else:
+            assert torch.equal(grad, expected_grad)
         with torch.no_grad():  # inference compiles its own graph (no autograd); same spikes again
             assert torch.equal(compiled(x), expected_spikes)
     assert not counters["graph_break"], f"Norse's step broke the compiled graph: {dict(counters['graph_break'])}"

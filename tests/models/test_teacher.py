@@ -6,8 +6,14 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from snnpar.errors import UserError
 from snnpar.models import create_model
-from snnpar.models.text_encoder import WordVocabulary, build_text_encoder, default_sentences
+from snnpar.models.text_encoder import (
+    WordVocabulary,
+    build_text_encoder,
+    default_sentences,
+    embed_with_sentence_transformer,
+)
 from snnpar.models.vtb import PerAttributeLinear, TeacherOutput
 
 SENTENCES = ["a pedestrian wearing a hat", "a pedestrian with glasses", "a female pedestrian",
@@ -29,7 +35,7 @@ def test_teacher_output_fields():
     assert TeacherOutput._fields == ("logits", "visual_tokens", "text_features")
     d = model.config.embed_dim
     assert out.logits.shape == (3, 4)
-    assert out.visual_tokens.shape == (3, 8 * 4, d)  # patch tokens only: the class token is dropped
+    assert out.visual_tokens.shape == (3, 8 * 4, d)  # the patch tokens (the fusion also sees the class token)
     assert out.text_features.shape == (4, d)
     # Text features are the attribute tokens: the same whatever the image.
     assert torch.equal(out.text_features, single.text_features)
@@ -83,17 +89,28 @@ def test_per_attribute_head_is_one_linear_per_attribute_token():
     assert torch.allclose(head(tokens), separate, atol=1e-6)
 
 
-def test_pretrained_text_encoder_folder_that_is_not_a_model_is_a_clear_error(tmp_path):
-    with pytest.raises(ValueError, match=r"not a local model folder \(no config.json") as err:
-        create_model("vtb-tiny", num_attributes=2, text_encoder=str(tmp_path))
+def test_text_model_folder_that_is_not_a_sentence_transformer_is_a_clear_error(tmp_path):
+    with pytest.raises(UserError, match=r"not a local sentence-transformers model folder \(no modules.json") as err:
+        embed_with_sentence_transformer(tmp_path, ["female"])
     assert str(tmp_path) in str(err.value)
 
 
-def test_pretrained_text_encoder_without_transformers_is_a_clear_error(tmp_path, monkeypatch):
-    (tmp_path / "config.json").write_text("{}")
-    monkeypatch.setitem(sys.modules, "transformers", None)  # as if the package were not installed
-    with pytest.raises(ImportError, match="needs the optional 'transformers' package"):
-        create_model("vtb-tiny", num_attributes=2, text_encoder=str(tmp_path))
+def test_text_model_without_sentence_transformers_names_the_extra(tmp_path, monkeypatch):
+    (tmp_path / "modules.json").write_text("[]")
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if the package were not installed
+    with pytest.raises(UserError, match=r"needs sentence-transformers: pip install 'snnpar\[vtb\]'"):
+        embed_with_sentence_transformer(tmp_path, ["female"])
+
+
+def test_frozen_text_side_holds_the_given_vectors_as_a_saved_buffer():
+    model = create_model("vtb-tiny", num_attributes=2, text_encoder="frozen", text_width=5)
+    vectors = torch.randn(2, 5)
+    model.text.set_vectors(vectors)
+    assert torch.equal(model.text_features(), model.word_embed(vectors) + model.text_type_embed)
+    assert torch.equal(model.state_dict()["text.embeddings"], vectors)
+    assert not any(n.startswith("text.") for n, _ in model.named_parameters())
+    with pytest.raises(ValueError, match=r"\[3, 5\] do not fit"):
+        model.text.set_vectors(torch.randn(3, 5))
 
 
 def test_teacher_round_trips_through_an_snnpar_checkpoint(tmp_path):

@@ -1,83 +1,130 @@
-"""Loading a user's timm-style ViT weights: key mapping, position-embedding resize, strict key check."""
+"""ImageNet ViT weights into the teacher's ViT, from files in the real key layouts, with timm as the oracle.
 
+The files are written from timm's own VisionTransformer (small, random): a state dict in timm's layout
+(what VTB's jx_vit_base_p16_224-80ecf9dd.pth is), and Google's .npz layout, transcribed from the layout
+Google's vision_transformer checkpoints use (HWIO conv kernel, per-head query/key/value kernels
+[D, heads, head_dim], MlpBlock_3/Dense_0, ...). Expected values: timm's own forward and its
+`resample_abs_pos_embed` with VTB's interpolation (bilinear, no anti-aliasing).
+"""
+
+from __future__ import annotations
+
+import numpy as np
 import pytest
 import torch
+from timm.layers import resample_abs_pos_embed
+from timm.models.vision_transformer import VisionTransformer as TimmViT
 
+from snnpar.errors import UserError
 from snnpar.models import create_model
-from snnpar.models.pretrained import load_vit_weights
-from snnpar.models.vit import VisionTransformer, ViTConfig
+from snnpar.models.pretrained import load_vit_weights, read_state_dict
+from snnpar.models.vit_baseline import ViTBaseline, ViTBaselineConfig
+
+D, DEPTH, HEADS = 64, 3, 4  # vtb-tiny's ViT
 
 
-def imagenet_style_state(d: int, depth: int, heads: int) -> dict[str, torch.Tensor]:
-    """A ViT trained at 224x224 (a 14x14 grid) with a 1000-class head, in timm's key layout."""
-    torch.manual_seed(1)
-    vit = VisionTransformer(ViTConfig(embed_dim=d, depth=depth, num_heads=heads, image_size=(224, 224)))
-    state = {k: v.clone() for k, v in vit.state_dict().items()}
-    state["head.weight"], state["head.bias"] = torch.randn(1000, d), torch.randn(1000)
-    return state
+def timm_vit(image_size, seed: int = 1) -> TimmViT:
+    torch.manual_seed(seed)
+    vit = TimmViT(img_size=image_size, patch_size=16, embed_dim=D, depth=DEPTH, num_heads=HEADS, qkv_bias=True,
+                  num_classes=1000).eval()
+    with torch.no_grad():
+        for p in vit.parameters():
+            p.add_(torch.randn_like(p) * 0.02)  # away from timm's init (zeros biases, ones norms)
+    return vit
 
 
-def test_imagenet_style_weights_load_into_teacher_with_resized_positions(tmp_path):
-    state = imagenet_style_state(64, 3, 4)  # vtb-tiny's ViT: width 64, 3 blocks
-    channel_constants = torch.arange(64.0)
-    state["pos_embed"][:, 1:] = channel_constants  # a grid constant per channel stays so under bicubic resize
-    path = tmp_path / "vit.pth"
-    torch.save({"model": {f"module.{k}": v for k, v in state.items()}}, path)
+def google_npz(vit: TimmViT, path) -> None:
+    """timm's weights written in Google's .npz layout."""
+    sd = {k: v.detach().numpy() for k, v in vit.state_dict().items()}
+    dh = D // HEADS
+    w = {"embedding/kernel": sd["patch_embed.proj.weight"].transpose(2, 3, 1, 0),
+         "embedding/bias": sd["patch_embed.proj.bias"], "cls": sd["cls_token"],
+         "Transformer/posembed_input/pos_embedding": sd["pos_embed"],
+         "Transformer/encoder_norm/scale": sd["norm.weight"], "Transformer/encoder_norm/bias": sd["norm.bias"],
+         "head/kernel": sd["head.weight"].T, "head/bias": sd["head.bias"]}
+    for i in range(DEPTH):
+        b, p = f"Transformer/encoderblock_{i}/", f"blocks.{i}."
+        q, k, v = np.split(sd[p + "attn.qkv.weight"], 3)
+        qb, kb, vb = np.split(sd[p + "attn.qkv.bias"], 3)
+        for name, kern, bias in (("query", q, qb), ("key", k, kb), ("value", v, vb)):
+            w[f"{b}MultiHeadDotProductAttention_1/{name}/kernel"] = kern.T.reshape(D, HEADS, dh)
+            w[f"{b}MultiHeadDotProductAttention_1/{name}/bias"] = bias.reshape(HEADS, dh)
+        w[f"{b}MultiHeadDotProductAttention_1/out/kernel"] = sd[p + "attn.proj.weight"].T.reshape(HEADS, dh, D)
+        w[f"{b}MultiHeadDotProductAttention_1/out/bias"] = sd[p + "attn.proj.bias"]
+        for j, norm in ((0, "norm1"), (2, "norm2")):
+            w[f"{b}LayerNorm_{j}/scale"], w[f"{b}LayerNorm_{j}/bias"] = sd[p + f"{norm}.weight"], sd[p + f"{norm}.bias"]
+        for j, fc in ((0, "fc1"), (1, "fc2")):
+            w[f"{b}MlpBlock_3/Dense_{j}/kernel"] = sd[p + f"mlp.{fc}.weight"].T
+            w[f"{b}MlpBlock_3/Dense_{j}/bias"] = sd[p + f"mlp.{fc}.bias"]
+    np.savez(path, **w)
 
-    model = create_model("vtb-tiny", num_attributes=3, patch_embed="linear")
-    report = load_vit_weights(model, path)
 
-    vit = model.visual
-    assert report.dropped == ("head.bias", "head.weight")
-    assert report.pos_embed_grid == ((14, 14), (8, 4))
-    assert report.loaded == len(vit.state_dict())
-    for key in ("blocks.0.attn.qkv.weight", "blocks.2.mlp.fc2.bias", "patch_embed.proj.weight", "norm.weight",
-                "cls_token"):
-        assert torch.equal(vit.state_dict()[key], state[key]), key
-    assert vit.pos_embed.shape == (1, 1 + 8 * 4, 64)
-    assert torch.equal(vit.pos_embed[:, 0], state["pos_embed"][:, 0])  # class position kept as it is
-    assert torch.allclose(vit.pos_embed[0, 1:], channel_constants.expand(32, 64), atol=1e-4)
+def teacher(image_size=(64, 32)):
+    return create_model("vtb-tiny", num_attributes=3, patch_embed="linear", image_size=image_size)
+
+
+def test_timm_layout_weights_make_our_vit_compute_timms_features(tmp_path):
+    vit = timm_vit((64, 32))
+    torch.save({"model": {f"module.{k}": v for k, v in vit.state_dict().items()}}, tmp_path / "vit.pth")
+    model = teacher()
+    report = load_vit_weights(model, tmp_path / "vit.pth")
+    assert report.dropped == ("head.bias", "head.weight") and report.pos_embed_grid == ((4, 2), (4, 2))
+    x = torch.randn(2, 3, 64, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(model.visual(x), vit.forward_features(x), rtol=1e-4, atol=1e-5)
+
+
+def test_imagenet_grid_is_resized_bilinearly_as_vtb(tmp_path):
+    vit = timm_vit((224, 224))  # ImageNet's 14 x 14 grid
+    torch.save(vit.state_dict(), tmp_path / "vit.pth")
+    model = teacher((128, 64))
+    assert load_vit_weights(model, tmp_path / "vit.pth").pos_embed_grid == ((14, 14), (8, 4))
+    expected = resample_abs_pos_embed(vit.pos_embed.detach(), new_size=(8, 4), old_size=(14, 14),
+                                      num_prefix_tokens=1, interpolation="bilinear", antialias=False)
+    torch.testing.assert_close(model.visual.pos_embed.detach(), expected, rtol=0, atol=1e-6)
+
+
+def test_google_npz_is_read_through_timm_into_the_same_weights(tmp_path):
+    vit = timm_vit((64, 64))  # Google's checkpoints have square grids (the file does not store the grid's shape)
+    google_npz(vit, tmp_path / "vit.npz")
+    state = read_state_dict(tmp_path / "vit.npz")
+    for key, value in vit.state_dict().items():
+        torch.testing.assert_close(state[key], value, rtol=0, atol=0, msg=key)
+    model = teacher((64, 64))
+    load_vit_weights(model, tmp_path / "vit.npz")
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(model.visual(x), vit.forward_features(x), rtol=1e-4, atol=1e-5)
 
 
 def test_weights_into_pooled_baseline_drop_the_class_token(tmp_path):
-    state = imagenet_style_state(32, 1, 2)  # vit-tiny's ViT
-    path = tmp_path / "vit.pth"
-    torch.save(state, path)
-    model = create_model("vit-tiny", patch_embed="linear")
-    report = load_vit_weights(model, path)
-    assert report.dropped == ("head.bias", "head.weight", "cls_token")
-    assert model.vit.pos_embed.shape == (1, 32, 32)
-    assert torch.equal(model.vit.blocks[0].attn.proj.weight, state["blocks.0.attn.proj.weight"])
+    vit = timm_vit((64, 32))
+    torch.save(vit.state_dict(), tmp_path / "vit.pth")
+    model = ViTBaseline(ViTBaselineConfig(embed_dim=D, depth=DEPTH, num_heads=HEADS, image_size=(64, 32)))
+    assert load_vit_weights(model, tmp_path / "vit.pth").dropped == ("head.bias", "head.weight", "cls_token")
+    assert torch.equal(model.vit.pos_embed.detach(), vit.pos_embed.detach()[:, 1:])
 
 
-def test_checkpoint_with_a_wrong_key_fails_naming_the_key(tmp_path):
-    state = imagenet_style_state(32, 1, 2)
+def test_a_wrong_key_width_or_file_fails_naming_it_and_loads_nothing(tmp_path):
+    state = dict(timm_vit((64, 32)).state_dict())
     state["blocks.0.attn.qkv_renamed.weight"] = state.pop("blocks.0.attn.qkv.weight")
-    path = tmp_path / "vit.pth"
-    torch.save(state, path)
-    model = create_model("vit-tiny", patch_embed="linear")
-    before = model.vit.blocks[0].mlp.fc1.weight.clone()
-    with pytest.raises(ValueError) as err:
-        load_vit_weights(model, path)
-    message = str(err.value)
-    assert "missing keys (in the model, not in the file): blocks.0.attn.qkv.weight" in message
-    assert "unexpected keys (in the file, not in the model): blocks.0.attn.qkv_renamed.weight" in message
-    assert str(path) in message
-    assert torch.equal(model.vit.blocks[0].mlp.fc1.weight, before)  # nothing half-loaded
-
-
-def test_checkpoint_of_another_width_fails_naming_the_shapes(tmp_path):
-    state = imagenet_style_state(32, 1, 2)
+    torch.save(state, tmp_path / "renamed.pth")
+    model = teacher()
+    before = model.visual.blocks[0].mlp.fc1.weight.clone()
+    with pytest.raises(UserError, match=r"renamed\.pth.*missing keys.*blocks\.0\.attn\.qkv\.weight.*unexpected keys.*"
+                                        r"qkv_renamed"):
+        load_vit_weights(model, tmp_path / "renamed.pth")
+    assert torch.equal(model.visual.blocks[0].mlp.fc1.weight, before)
+    state = dict(timm_vit((64, 32)).state_dict())
     state["norm.weight"] = torch.ones(48)
-    torch.save(state, tmp_path / "vit.pth")
-    with pytest.raises(ValueError, match=r"norm.weight: file \[48\] vs model \[32\]"):
-        load_vit_weights(create_model("vit-tiny", patch_embed="linear"), tmp_path / "vit.pth")
-
-
-def test_missing_or_non_checkpoint_file_is_a_clear_error(tmp_path):
-    model = create_model("vit-tiny", patch_embed="linear")
-    with pytest.raises(FileNotFoundError, match="nope.pth"):
-        load_vit_weights(model, tmp_path / "nope.pth")
+    torch.save(state, tmp_path / "wide.pth")
+    with pytest.raises(UserError, match=r"norm.weight: file \[48\] vs model \[64\]"):
+        load_vit_weights(teacher(), tmp_path / "wide.pth")
+    with pytest.raises(UserError, match="nope.pth"):
+        load_vit_weights(teacher(), tmp_path / "nope.pth")
     (tmp_path / "text.pth").write_text("not a checkpoint")
-    with pytest.raises(ValueError, match="is not a PyTorch state-dict file"):
-        load_vit_weights(model, tmp_path / "text.pth")
+    with pytest.raises(UserError, match="is not a PyTorch state-dict file"):
+        load_vit_weights(teacher(), tmp_path / "text.pth")
+    np.savez(tmp_path / "other.npz", weights=np.zeros(3))
+    with pytest.raises(UserError, match=r"other\.npz is not a ViT \.npz in Google's layout"):
+        load_vit_weights(teacher(), tmp_path / "other.npz")
