@@ -69,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
     if meta.get("portable"):
         print("portable: only Input, Conv2d, LIF and Output nodes (run other tools with dt = 1e-4; e.g. "
               "norse.torch.from_nir(nir.read(path), dt=1e-4))")
+        for name, why in (meta.get("portable_caveats") or {}).items():
+            print(f"  caveat: {name} {why}")
     if meta["extensions"]:
         print(f"extension nodes {meta['extensions']}: read with export.read_graph (plain nir.read cannot)")
     return 0

@@ -252,13 +252,15 @@ IMPORT_NOTES = {
 
 def student_graphs() -> dict[str, tuple[nir.NIRGraph, torch.Tensor]]:
     """The tiny SDSA student (random weights, BN set so that every layer fires at 6-70 %) in standard and
-    portable form, with its input (direct encoding, T = 4)."""
+    portable form, with its input (direct encoding, T = 4). Its neurons are Norse's (v > v_threshold), the rule
+    every importer implements; the reference neurons' v >= v_threshold travels only as node metadata."""
     from export.lowering import lower_spikingformer, token_grid
     from export.portable import make_portable
     from snnpar.models.registry import create_model
 
     torch.manual_seed(0)
-    model = create_model("snnpar-tiny", image_size=(64, 32), time_steps=4, attention="sdsa").double().eval()
+    model = create_model("snnpar-tiny", image_size=(64, 32), time_steps=4, attention="sdsa",
+                         neurons="norse").double().eval()
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):

@@ -14,7 +14,12 @@ nodes only, each rewrite exact under NIR's forward-Euler semantics:
   of a 1 x 1 map. Both hold C^2 h w weights (the price of avoiding grouped convs, which the importers build
   with the wrong input channel count);
 - the head (Flatten, then Affine on c * N + n) is one Conv2d with an (h, w) kernel; the output is (A, 1, 1).
-Node names stay; removed nodes (the Flatten nodes) pass their edges through. A graph with a node that has
+Node names stay; removed nodes (the Flatten nodes) pass their edges through. One thing has no portable form
+and is only carried: a LIF's firing rule v >= v_threshold (the reference neurons) travels as node metadata
+``firing_rule``, which this project's executor and Lava honour and the other importers ignore (they fire on
+v > v_threshold), so those layers differ wherever v lands exactly on the threshold; the graph's metadata
+``portable_caveats`` names each such node (build the student with neurons="norse" for a graph that every
+importer runs identically). A graph with a node that has
 no portable form (the SSA extension node) is refused with every such node and the reason listed: a file
 no other tool can open would not be portable. This module builds graphs only.
 """
@@ -106,7 +111,7 @@ def make_portable(graph: nir.NIRGraph, grid: tuple[int, int]) -> nir.NIRGraph:
             shape = grid_shape(_shape(node))
             nodes[name] = nir.LIF(tau=(node.tau * time_scale).reshape(shape), r=node.r.reshape(shape),
                                   v_leak=node.v_leak.reshape(shape), v_threshold=node.v_threshold.reshape(shape),
-                                  v_reset=node.v_reset.reshape(shape))
+                                  v_reset=node.v_reset.reshape(shape), metadata=dict(node.metadata or {}))
         elif isinstance(node, nir.Threshold):
             theta = np.asarray(node.threshold).reshape(grid_shape(_shape(node)))
             nodes[name] = nir.LIF(tau=np.full_like(theta, PORTABLE_DT), r=np.ones_like(theta), v_leak=np.zeros_like(theta),
@@ -154,5 +159,8 @@ def make_portable(graph: nir.NIRGraph, grid: tuple[int, int]) -> nir.NIRGraph:
         listed = "; ".join(f"{name}: {why}" for name, why in exceptions.items())
         raise UserError(f"{len(exceptions)} nodes have no portable form, so no portable graph is written ({listed}); "
                         "export without --portable (an SDSA student is fully portable)")
-    metadata = {**graph.metadata, "dt": PORTABLE_DT, "portable": True, "portable_time_scale": time_scale}
+    caveats = {name: "fires on v >= v_threshold (node metadata firing_rule); other importers fire on v > v_threshold"
+               for name, node in nodes.items() if (getattr(node, "metadata", None) or {}).get("firing_rule") == ">="}
+    metadata = {**graph.metadata, "dt": PORTABLE_DT, "portable": True, "portable_time_scale": time_scale,
+                "portable_caveats": caveats}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata, type_check=True)
