@@ -167,21 +167,13 @@ def evaluate_checkpoint(checkpoint: str | Path, data: str, root: str | Path, spl
     dev = resolve_device(device)
     model, card = load_model(checkpoint, map_location=dev)
     image_size = tuple(card.model_kwargs.get("image_size") or model.config.image_size)
-    dataset = load_dataset(data, root, split, image_size=image_size, augment=False, partition_index=partition_index)
+    dataset = load_dataset(data, root, split, image_size=image_size, augment=False, partition_index=partition_index,
+                           normalization=card.normalization)
     check_attribute_names(card.attribute_names, dataset.attribute_names, f"checkpoint {checkpoint}",
                           f"{data!r} at {root}")
-    _check_normalization(card.normalization, checkpoint)
     if deploy is not None:
         model = deploy(model, card, dev)
     metrics, probs, labels = evaluate_model(model, dataset, dev, batch_size, threshold, definition, num_workers,
                                             progress=progress)
     return Evaluation(metrics, list(card.attribute_names), probs, labels, card.preset)
 
-
-def _check_normalization(normalization: dict[str, list[float]], checkpoint: str | Path) -> None:
-    from snnpar.data import NORMALIZATION
-
-    for key in ("mean", "std"):
-        if not np.allclose(normalization[key], NORMALIZATION[key]):
-            raise UserError(f"checkpoint {checkpoint} expects images normalised with {key}={normalization[key]}, "
-                            f"but the data loader uses {NORMALIZATION[key]}; evaluate with a matching loader")

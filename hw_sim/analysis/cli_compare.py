@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> int:
     model, card = load_model(args.checkpoint)
     graph = read_graph(args.nir)
     check_graph_matches_checkpoint(graph, card, model.config, args.nir, args.checkpoint)
-    data = load_dataset(args.data, args.root, args.split, image_size=tuple(model.config.image_size))
+    data = load_dataset(args.data, args.root, args.split, image_size=tuple(model.config.image_size),
+                        normalization=card.normalization)
     n = min(args.n, len(data))
     if n == 0:
         raise UserError(f"split {args.split!r} of {args.root} has no images; choose another --split")

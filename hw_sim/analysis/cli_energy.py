@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> int:
         graph = read_graph(args.nir)
         check_graph_matches_checkpoint(graph, card, student.config, args.nir, args.checkpoint)
     size = tuple(student.config.image_size)
-    data = load_dataset(args.data, args.root, args.split, image_size=size)
+    data = load_dataset(args.data, args.root, args.split, image_size=size, normalization=card.normalization)
     n = min(args.n, len(data))
     if n == 0:
         raise UserError(f"split {args.split!r} of {args.root} has no images; choose another --split")

@@ -45,14 +45,17 @@ def _load_images(args, shape, meta):
 
         if not args.root:
             raise UserError("--data needs --root DIR (the folder that holds the data set)")
-        ds = load_dataset(args.data, args.root, args.split, image_size=tuple(shape[1:]))
+        ds = load_dataset(args.data, args.root, args.split, image_size=tuple(shape[1:]),
+                          normalization=meta.get("normalization"))
         n = min(args.n, len(ds))
         if n == 0:
             raise UserError(f"split {args.split!r} of {args.root} holds no images; choose another --split")
         return np.stack([ds[i][0].numpy() for i in range(n)]), list(getattr(ds, "attribute_names", []))
     from PIL import Image
 
-    norm = meta.get("normalization") or {"mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
+    from snnpar.data import NORMALIZATION
+
+    norm = meta.get("normalization") or NORMALIZATION  # the graph's own, else the project's (as training uses)
     mean, std = np.asarray(norm["mean"])[:, None, None], np.asarray(norm["std"])[:, None, None]
     out = []
     for path in args.images:

@@ -123,6 +123,7 @@ def load_dataset(
     label_format: str | None = None,
     partition_index: int = 0,
     transform: Callable[[Image.Image], torch.Tensor] | None = None,
+    normalization: dict[str, list[float]] | None = None,
 ) -> PARDataset:
     """One split of a PAR data set as a Dataset of (normalised image, float labels).
 
@@ -130,6 +131,7 @@ def load_dataset(
     trainval and test). partition_index: which of PETA's/RAP's five standard partitions (0-4).
     label_format: "mat" | "pickle" | None (auto: the original .mat if present, else the pickle).
     transform: replaces the default (train transform when `augment`, else eval transform).
+    normalization: {"mean", "std"} of the default transforms (a checkpoint's own; default NORMALIZATION).
     """
     kind = canonical_name(name)
     reader_kind = "pa100k" if kind == "synthetic" else kind
@@ -171,5 +173,6 @@ def load_dataset(
     check_images_exist(paths, str(annotation.source))
     labels = np.ascontiguousarray(annotation.labels[indices], dtype=np.float32)
     if transform is None:
-        transform = train_transform(image_size) if augment else eval_transform(image_size)
+        transform = (train_transform(image_size, normalization) if augment
+                     else eval_transform(image_size, normalization))
     return PARDataset(paths, labels, annotation.attribute_names, transform, name=kind, split=split)

@@ -24,9 +24,10 @@ def _size(image_size: tuple[int, int]) -> tuple[int, int]:
     return int(image_size[0]), int(image_size[1])
 
 
-def train_transform(image_size: tuple[int, int]) -> Compose:
+def train_transform(image_size: tuple[int, int], normalization: dict | None = None) -> Compose:
     from torchvision import transforms as T
 
+    norm = normalization or NORMALIZATION
     size = _size(image_size)
     return T.Compose([
         T.Resize(size),
@@ -34,16 +35,17 @@ def train_transform(image_size: tuple[int, int]) -> Compose:
         T.RandomCrop(size),
         T.RandomHorizontalFlip(),
         T.ToTensor(),
-        T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"]),
+        T.Normalize(norm["mean"], norm["std"]),
     ])  # fmt: skip
 
 
-def eval_transform(image_size: tuple[int, int]) -> Compose:
+def eval_transform(image_size: tuple[int, int], normalization: dict | None = None) -> Compose:
+    """Resize and normalise; `normalization` ({"mean", "std"}, e.g. a checkpoint's own) defaults to NORMALIZATION,
+    so a checkpoint trained with other statistics (earlier versions: ImageNet's) sees the images it was trained on."""
     from torchvision import transforms as T
 
-    return T.Compose(
-        [T.Resize(_size(image_size)), T.ToTensor(), T.Normalize(NORMALIZATION["mean"], NORMALIZATION["std"])]
-    )
+    norm = normalization or NORMALIZATION
+    return T.Compose([T.Resize(_size(image_size)), T.ToTensor(), T.Normalize(norm["mean"], norm["std"])])
 
 
 def denormalize(tensor: torch.Tensor, normalization: dict | None = None) -> torch.Tensor:
