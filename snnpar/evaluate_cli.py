@@ -19,6 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="data set name: pa100k, peta, rap or synthetic")
     parser.add_argument("--root", required=True, help="folder holding the data set")
     parser.add_argument("--split", default="test", help="split to score (default test)")
+    parser.add_argument("--partition", type=int, default=0,
+                        help="which of PETA's / RAPv1's five standard partitions, 0..4 (default 0)")
     parser.add_argument("--out", metavar="DIR",
                         help="where to write attributes.csv and metrics.csv (default: CKPT's folder/eval-SPLIT)")
     parser.add_argument("--threshold", type=float, help="probability above which an attribute is predicted present "
@@ -53,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         from hw_sim.chip.deployment import chip_model as deploy
     result = evaluate_checkpoint(args.checkpoint, args.data, args.root, args.split, args.threshold,
                                  args.definition, args.batch_size, args.device, args.num_workers, deploy,
-                                 progress=args.progress)
+                                 progress=args.progress, partition_index=args.partition)
     row = {"model": result.preset, "backend": args.backend, **table1_row(result.metrics)}
     threshold = result.metrics.threshold
     write_csv([{"checkpoint": str(args.checkpoint), "data": args.data, "split": args.split,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
+from snnpar.checkpoint import ModelCard, save_checkpoint
 from snnpar.cli import main
+from snnpar.data import NORMALIZATION, load_dataset
 from snnpar.errors import UserError
+from snnpar.models import create_model
 from snnpar.train import Trainer, resolve_config
 
 
@@ -61,3 +65,18 @@ def test_a_data_root_that_is_a_file_is_called_a_file(tmp_path, capsys):
 
     with pytest.raises(UserError, match=r"data\.zip is a file; pass the folder"):
         load_dataset("pa100k", root, "train")
+
+
+def test_eval_of_a_partition_the_data_set_does_not_have_is_refused(synthetic_root, tmp_path, capsys):
+    """The synthetic set (PA100K's layout) has one partition: --partition 3 names the file and the range."""
+    torch.manual_seed(0)
+    names = list(load_dataset("synthetic", synthetic_root, "test", image_size=(128, 64)).attribute_names)
+    kwargs = {"num_attributes": len(names), "image_size": [32, 16], "time_steps": 2}
+    ckpt = save_checkpoint(tmp_path / "s.pt", create_model("snnpar-tiny", **kwargs),
+                           ModelCard("snnpar-tiny", kwargs, names, NORMALIZATION))
+    code = main(["eval", str(ckpt), "--data", "synthetic", "--root", str(synthetic_root), "--partition", "3",
+                 "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "annotation.mat" in err[0] and "partition_index 3 out of range" in err[0] and "(0..0)" in err[0]
+    assert not (tmp_path / "eval").exists()
