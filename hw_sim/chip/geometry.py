@@ -96,7 +96,11 @@ class Tiling:
         return ((ib[:, None, None] * nr + ir[None, :, None]) * nw + iw[None, None, :]).ravel()
 
     def sum_per_tile(self, values: np.ndarray) -> np.ndarray:
-        return np.bincount(self.tile_of(), weights=np.asarray(values, dtype=float).ravel(), minlength=self.cores)
+        """Sum of a per-neuron quantity over each tile, flat in tile order."""
+        v = np.asarray(values, dtype=float).reshape(self.layout)
+        for axis, (n, k) in enumerate(zip(self.layout, (self.channels, self.rows, self.columns))):
+            v = np.add.reduceat(v, np.arange(0, n, k), axis=axis)
+        return v.ravel()
 
 
 @dataclass
@@ -285,11 +289,7 @@ def _taps(n_in: int, n_out: int, k: int, stride: int, padding: int, dilation: in
 
 def _block_reach(taps: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     """Per output block of `size`: which inputs it reads [n_in, n_blocks] and its valid taps [n_blocks, k]."""
-    n_out = taps.shape[1]
-    index = block_index(n_out, size)
-    n_blocks = index.max() + 1
-    onehot = np.zeros((n_out, n_blocks))
-    onehot[np.arange(n_out), index] = 1.0
-    reads = np.einsum("iok,ob->ib", taps.astype(float), onehot) > 0
-    valid = np.einsum("iok,ob->bk", taps.astype(float), onehot)
+    starts = np.arange(0, taps.shape[1], size)
+    reads = np.add.reduceat(taps.any(axis=2).astype(float), starts, axis=1) > 0
+    valid = np.add.reduceat(taps.sum(axis=0).astype(float), starts, axis=0)
     return reads.astype(float), valid

@@ -261,7 +261,8 @@ class ChipMapping:
             biggest = max(self.layers.values(), key=lambda x: x.cores or 0)
             text += f"; the largest layer, {biggest.name}, alone takes {biggest.cores:,} cores"
         if self.not_native:
-            text += f"; {len(self.not_native)} node(s) not native (see below)"
+            kinds = sorted({x.nir_type for x in self.not_native})
+            text += f"; not native: {len(self.not_native)} node(s) ({', '.join(kinds)})"
         return text
 
     def to_dict(self) -> dict:
