@@ -92,6 +92,7 @@ class SpikformerCount:
     parameters: int
     footprint_bytes: int
     connection_sparsity: float
+    neurobench_counted: bool = False  # NeuroBench's own operation counts were taken (`neurobench=True`)
 
     @property
     def macs(self) -> float:
@@ -114,6 +115,8 @@ class SpikformerCount:
         MembraneUpdates is left out: NeuroBench counts it for snnTorch neurons only (0 for Norse's), and
         the neuron updates a chip pays for (every neuron, every step) are `neuron_updates`.
         """
+        if not self.neurobench_counted:
+            raise ValueError("NeuroBench's operation counts were not taken: count with neurobench=True")
         synapses = [layer for layer in self.layers if layer.kind in ("conv", "linear")]
         return {
             "Footprint": self.footprint_bytes,
@@ -136,7 +139,7 @@ class SpikformerCount:
             "acs": self.acs,
             "encoder_macs": self.encoder_macs,
             "parameters": self.parameters,
-            "neurobench": self.neurobench(),
+            "neurobench": self.neurobench() if self.neurobench_counted else None,
             "layers": [asdict(layer) for layer in self.layers],
         }
 
@@ -328,6 +331,7 @@ def count_spikformer_operations(
         footprint_bytes=sum(p.numel() * p.element_size() for p in params)
         + sum(b.numel() * b.element_size() for b in model.buffers()),
         connection_sparsity=_connection_sparsity(model),
+        neurobench_counted=neurobench,
     )
 
 

@@ -69,9 +69,11 @@ def preset_graph(preset: str, attributes: int = 26, attention: str | None = None
 
 
 def run(args: argparse.Namespace) -> int:
-    from hw_sim.analysis.compare import write_json
+    import json
+
     from hw_sim.chip.mapping import map_graph
     from hw_sim.chip.profile import load_chip
+    from snnpar.atomic_file import atomic_output
 
     if (args.graph is None) == (args.preset is None):
         raise UserError("give either a NIR graph file or --preset NAME (e.g. snnpar map student.nir, or snnpar map --preset snnpar-8-768)")
@@ -91,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     if chip.unpublished():
         print(f"figures not published for this chip (carried over or set by hand): {', '.join(chip.unpublished())}")
     if args.out:
-        write_json({"graph": what, **mapping.to_dict()}, args.out)
+        with atomic_output(args.out) as tmp:
+            tmp.write_text(json.dumps({"graph": what, **mapping.to_dict()}, indent=2, default=float))
         print(f"wrote {args.out}")
     if not mapping.fits_board:
         board = chip.largest_board
