@@ -1,7 +1,7 @@
 """`snnpar demo`: the whole pipeline on the built-in synthetic data set, as one script of CLI calls.
 
-data -> teacher -> student with both KD terms -> evaluation -> NIR export -> Lava simulation and
-Norse-vs-Lava comparison (float and fixed point) -> synaptic operations and energy -> pictures,
+data -> teacher -> student with both KD terms -> evaluation -> NIR export -> Loihi 2 core mapping -> Lava
+simulation and Norse-vs-Lava comparison (float and fixed point) -> synaptic operations and energy -> pictures,
 all written under one report folder with a `summary.md`. Each stage is the same `snnpar` sub-command
 a user would type, so the demo doubles as a worked example (the commands are printed as they run).
 Like `snnpar.cli`, this is a composition root: it calls later stages by command name only.
@@ -77,7 +77,7 @@ def _read_metrics_row(path: Path) -> dict[str, str]:
         return next(csv.DictReader(f))
 
 
-STAGE_OUTPUTS = ("teacher", "student", "eval_teacher", "eval_student", "student.nir", "compare", "energy.json",
+STAGE_OUTPUTS = ("teacher", "student", "eval_teacher", "eval_student", "student.nir", "map.json", "compare", "energy.json",
                  "figures", "predictions", "logs", "summary.md")
 
 
@@ -116,6 +116,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         _stage(f"eval {name}", ["eval", str(run_dir / "best.pt"), *common, "--split", "test",
                                 "--out", str(out / f"eval_{name}")], timings, logs)
     _stage("export", ["export-nir", str(student_dir / "best.pt"), "-o", str(nir_file)], timings, logs)
+    _stage("map", ["map", str(nir_file), "--chip", "loihi2", "--out", str(out / "map.json")], timings, logs)
     _stage("compare", ["compare", str(student_dir / "best.pt"), "--nir", str(nir_file), *common, "--split", "test",
                        "--n", str(cfg.simulate_images), "--modes", "float", "fixed", "--out", str(out / "compare")],
            timings, logs)
@@ -139,6 +140,7 @@ def write_summary(cfg: DemoConfig, timings: dict[str, float]) -> Path:
         preset = cfg.teacher if name == "teacher" else cfg.student
         lines.append(f"| {name} ({preset}) | " + " | ".join(f"{float(row[k]):.2f}" for k in ("mA", "Acc", "Prec", "Recall", "F1")) + " |")
     for title, path in (("Norse vs Lava fidelity", out / "compare" / "fidelity.txt"),
+                        ("Loihi 2 mapping", out / "logs" / "map.txt"),
                         ("Energy", out / "logs" / "energy.txt")):
         lines += ["", f"## {title}", "", "```", path.read_text().rstrip(), "```"]
     lines += ["", "## Wall time per stage (s)", "", "| stage | s |", "|---|---|"]

@@ -11,12 +11,13 @@ def test_demo_runs_every_stage_and_writes_the_report(tmp_path):
                  "--simulate-images", "1", "--energy-images", "2"])
     assert code == 0
     summary = (out / "summary.md").read_text()
-    for section in ("| teacher (vtb-tiny) |", "| student (snnpar-tiny) |", "## Norse vs Lava fidelity", "## Energy"):
+    for section in ("| teacher (vtb-tiny) |", "| student (snnpar-tiny) |", "## Norse vs Lava fidelity", "## Loihi 2 mapping",
+                    "## Energy"):
         assert section in summary
     assert "lava float vs norse on 1 image(s): attributes agree 1.0000" in summary  # float Lava is exact
     # fixed-point Lava equals the numpy integer model of the same arithmetic, every spike and the logits
     assert "lava fixed vs integer reference on 1 image(s): attributes agree 1.0000, max |logit diff| 0, EXACT" in summary
     for picture in ("compare/fidelity.png", "figures/raster.png", "figures/activity_heatmaps.png",
-                    "figures/energy.png", "predictions"):
+                    "figures/energy.png", "figures/chip_energy.png", "predictions"):
         assert (out / picture).exists(), picture
     assert (out / "student.nir").stat().st_size > 0

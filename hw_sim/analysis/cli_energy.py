@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="count one add per output of every layer with a bias (Spikingformer's energy logs do; NeuroBench does not)")
     parser.add_argument("--chip", action="append", metavar="NAME",
                         help="chip profile(s) for the chip-level energy and latency (repeatable; default: loihi2 and loihi)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="what-if: replace a chip-profile figure (e.g. core.fan_in_axons=65536); marked in the report")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     parser.add_argument("--figures", type=Path, metavar="DIR",
                         help="also draw spike rasters, activity heat maps (Fig. 4), firing rates and energy per layer/profile into DIR")
@@ -120,8 +122,10 @@ def fair_baseline(convention, anns: dict, student=None) -> dict:
             "snn_work": work.to_dict(), "energy_j": rows, "verdict": verdict}
 
 
-def chip_report(graph, exact, spikes, chips: list[str]) -> dict:
-    """Mapping and chip-level energy and latency per image on each chip profile (None where it does not map)."""
+def chip_report(graph, exact, spikes, chips: list[str], overrides: dict[str, float] | None = None) -> dict:
+    """Mapping and chip-level energy and latency per image on each chip profile (None where it does not map).
+
+    `overrides` replace profile figures for a what-if (`--set core.fan_in_axons=65536`); reports mark them."""
     from hw_sim.analysis.chip_energy import chip_energy
     from hw_sim.analysis.energy import spike_counts
     from hw_sim.chip.mapping import map_graph
@@ -130,7 +134,7 @@ def chip_report(graph, exact, spikes, chips: list[str]) -> dict:
     per_neuron = spike_counts(graph, spikes)
     out = {}
     for name in chips:
-        chip = load_chip(name)
+        chip = load_chip(name, overrides)
         mapping = map_graph(graph, chip)
         entry = {"mapping": {k: v for k, v in mapping.to_dict().items() if k != "layers"}}
         entry["energy"] = None if mapping.unmappable else chip_energy(mapping, exact, per_neuron).to_dict()
@@ -141,7 +145,7 @@ def chip_report(graph, exact, spikes, chips: list[str]) -> dict:
 def build_report(student, card, images, graph=None, source: str = "norse", mode: str = "float",
                  anns: dict | None = None, profiles: list[str] | None = None, accounting=None,
                  graph_attention: str = "events", count_neuron_updates: bool = False,
-                 chips: list[str] | None = None) -> dict:
+                 chips: list[str] | None = None, chip_overrides: dict[str, float] | None = None) -> dict:
     """Everything `snnpar energy` prints, as a dict (per image, joules).
 
     Without a graph file the student is lowered to NIR in memory, so the exact count and the chip rows are
@@ -208,7 +212,7 @@ def build_report(student, card, images, graph=None, source: str = "norse", mode:
     report["once_per_deployment"] = {n: {p.name: a.once_joules(p) for p in profiles if not p.chip}
                                      for n, a in ann_counts.items() if a.once_macs}
     report["fair_baseline"] = fair_baseline(convention, anns or {}, student)
-    report["chips"] = chip_report(graph, exact, spikes, chips or ["loihi2", "loihi"])
+    report["chips"] = chip_report(graph, exact, spikes, chips or ["loihi2", "loihi"], chip_overrides)
     return report
 
 
@@ -336,8 +340,11 @@ def run(args: argparse.Namespace) -> int:
     accounting = SpikformerAccounting(strict_binary=not args.lax, encoder_per_step=not args.encoder_once,
                                       count_batchnorm=args.count_bn, count_neuron_updates=args.count_neuron_updates,
                                       attention=args.attention, count_bias=args.count_bias)
+    from hw_sim.chip.cli_map import parse_overrides
+
     report = build_report(student, card, images, graph, args.source, args.mode, anns, args.profile or [DEFAULT_PROFILE, *[
-        p for p in PROFILES if p != DEFAULT_PROFILE]], accounting, args.graph_attention, chips=args.chip)
+        p for p in PROFILES if p != DEFAULT_PROFILE]], accounting, args.graph_attention, chips=args.chip,
+        chip_overrides=parse_overrides(args.set))
     print(format_report(report))
     if args.figures:
         draw_figures(student, images, report, card.normalization, args.figures)

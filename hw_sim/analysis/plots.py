@@ -191,12 +191,12 @@ def draw_chip_energy(per_chip: Mapping[str, Mapping[str, Mapping[str, float]]]) 
         bottom += values
     low = np.array([sum(per_chip[x]["low"].values()) * 1e6 for x in labels])
     high = np.array([sum(per_chip[x]["high"].values()) * 1e6 for x in labels])
-    ax.errorbar(labels, bottom, yerr=[bottom - low, high - bottom], fmt="none", ecolor="black", capsize=6,
+    ax.errorbar(labels, bottom, yerr=np.clip([bottom - low, high - bottom], 0, None), fmt="none", ecolor="black", capsize=6,
                 label="band (low .. high)")
     ax.set_ylabel("energy per image (uJ)")
-    ax.set_title("chip-level energy per image by cost term", fontsize=9)
+    ax.set_title("chip-level energy per image by cost term (work that is not native: counted, not priced)", fontsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.tight_layout()
+    fig.subplots_adjust(right=0.74, bottom=0.12)
     return fig
 
 

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="also write the mapping as JSON here")
 
 
-def _overrides(items: list[str]) -> dict[str, float]:
+def parse_overrides(items: list[str]) -> dict[str, float]:
     out = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     if (args.graph is None) == (args.preset is None):
         raise UserError("give either a NIR graph file or --preset NAME (e.g. snnpar map student.nir, or snnpar map --preset snnpar-8-768)")
-    chip = load_chip(args.chip, _overrides(args.set))
+    chip = load_chip(args.chip, parse_overrides(args.set))
     if args.preset:
         graph = preset_graph(args.preset, args.attributes, args.attention, args.image_size, args.time_steps)
         what = f"{args.preset} (untrained, built in memory)"

@@ -95,6 +95,12 @@ class Tiling:
         ib, ir, iw = (block_index(n, k) for n, k in ((c, self.channels), (h, self.rows), (w, self.columns)))
         return ((ib[:, None, None] * nr + ir[None, :, None]) * nw + iw[None, None, :]).ravel()
 
+    def tile_slices(self) -> list[tuple[slice, slice, slice]]:
+        """(channels, rows, columns) slices of every tile, in tile order."""
+        c, h, w = self.layout
+        return [(slice(*a), slice(*b), slice(*d)) for a in blocks(c, self.channels) for b in blocks(h, self.rows)
+                for d in blocks(w, self.columns)]
+
     def sum_per_tile(self, values: np.ndarray) -> np.ndarray:
         """Sum of a per-neuron quantity over each tile, flat in tile order."""
         v = np.asarray(values, dtype=float).reshape(self.layout)
@@ -246,33 +252,34 @@ class SynapseGeometry:
         A spike is sent once to every target tile that holds at least one of its targets. With no source
         tiling (the host), all sources count as one tile.
         """
-        spikes = np.asarray(spikes, dtype=float).ravel()
-        src_tile = source_tiling.tile_of() if source_tiling is not None else np.zeros(self.n_in, dtype=int)
-        n_src = source_tiling.cores if source_tiling is not None else 1
-        out = np.zeros((n_src, tiling.cores))
+        s = np.asarray(spikes, dtype=float).reshape(self.source)
+        tiles = source_tiling.tile_slices() if source_tiling is not None else [(slice(None),) * 3]
+        out = np.zeros((len(tiles), tiling.cores))
         if self.kind in ("window", "pointwise"):
             reads, _ = self._channel_blocks(tiling.channels)
+            reads = reads.astype(float)
             n_b, n_r, n_w = tiling.counts
-            s = spikes.reshape(self.c_in, -1)
             if self.kind == "pointwise":
-                pos_tile = tiling.tile_of().reshape(self.c_out, -1)[0]  # tile (channel block 0) of each position
-                for t in range(n_src):
-                    sel = (src_tile == t).reshape(self.c_in, -1)
-                    weighted = reads.astype(float) @ (s * sel)  # [n_b, positions]
+                positions = np.arange(self.source[1] * self.source[2]).reshape(self.source[1:])
+                pos_tile = tiling.tile_of().reshape(self.c_out, -1)[0]  # tile of each position (channel block 0)
+                for t, (cs, rs, ws) in enumerate(tiles):
+                    weighted = reads[:, cs] @ s[cs, rs, ws].reshape(s[cs].shape[0], -1)  # [n_b, positions]
+                    idx = pos_tile[positions[rs, ws].ravel()]
                     for b in range(n_b):
-                        out[t] += np.bincount(pos_tile + b * n_r * n_w, weights=weighted[b], minlength=tiling.cores)
+                        out[t] += np.bincount(idx + b * n_r * n_w, weights=weighted[b], minlength=tiling.cores)
                 return out
             rows, _ = self._rows(tiling.rows)
             cols, _ = self._columns(tiling.columns)
-            s = s.reshape(self.source)
-            for t in range(n_src):
-                sel = (src_tile == t).reshape(self.source)
-                per_channel = np.einsum("cyx,yr,xw->crw", s * sel, rows, cols)
-                out[t] = np.einsum("bc,crw->brw", reads.astype(float), per_channel).ravel()
+            for t, (cs, rs, ws) in enumerate(tiles):
+                per_channel = np.einsum("cyx,yr,xw->crw", s[cs, rs, ws], rows[rs], cols[ws])
+                out[t] = np.einsum("bc,crw->brw", reads[:, cs], per_channel).ravel()
             return out
         reach = self._matrix_reach(tiling).astype(float)  # [target tiles, sources]
-        for t in range(n_src):
-            out[t] = reach @ (spikes * (src_tile == t))
+        flat_index = np.arange(self.n_in).reshape(self.source)
+        flat = s.ravel()
+        for t, (cs, rs, ws) in enumerate(tiles):
+            idx = flat_index[cs, rs, ws].ravel()
+            out[t] = reach[:, idx] @ flat[idx]
         return out
 
 
