@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from hw_sim.analysis.energy_profiles import EnergyProfile
+from hw_sim.graph_edges import edge_node
 
 SPIKING_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
 SYNAPSE_NODES = (nir.Conv1d, nir.Conv2d, nir.Affine, nir.Linear, nir.SumPool2d)
@@ -188,21 +189,11 @@ class OperationCount:
 # ---------------------------------------------------------------- the counter
 
 
-def _split_port(name: str, nodes: Mapping[str, nir.NIRNode]) -> str:
-    """Edges may name a port as 'node.port'; node names themselves contain dots (module paths)."""
-    if name in nodes:
-        return name
-    head = name.rsplit(".", 1)[0]
-    if head in nodes:
-        return head
-    raise KeyError(f"edge names {name!r}, which is not a node of the graph")
-
-
 def _predecessors(graph: nir.NIRGraph) -> dict[str, list[tuple[str, str]]]:
     """dst node -> [(src node, dst port name as written)]."""
     preds: dict[str, list[tuple[str, str]]] = {name: [] for name in graph.nodes}
     for src, dst in graph.edges:
-        preds[_split_port(dst, graph.nodes)].append((_split_port(src, graph.nodes), dst))
+        preds[edge_node(dst, graph.nodes)].append((edge_node(src, graph.nodes), dst))
     return preds
 
 

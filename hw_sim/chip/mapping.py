@@ -33,6 +33,7 @@ import numpy as np
 
 from hw_sim.chip.geometry import CONV_NODES, MATRIX_NODES, Layout, SynapseGeometry, Tiling, identity_synapse
 from hw_sim.chip.profile import ChipProfile
+from hw_sim.graph_edges import edge_node
 from snnpar.errors import UserError
 
 SPIKING_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
@@ -47,15 +48,6 @@ ATTENTION_OPTIONS = [
     "the SDSA variant (attention='sdsa': q AND k, a sum over tokens, a threshold, a mask on v): thresholds and "
     "synapses only, native on Loihi and Loihi 2",
 ]
-
-
-def _split_port(name: str, nodes) -> str:
-    if name in nodes:
-        return name
-    head = name.rsplit(".", 1)[0]
-    if head in nodes:
-        return head
-    raise UserError(f"graph edge names {name!r}, which is not a node of the graph")
 
 
 def _is_attention(node) -> bool:
@@ -318,7 +310,7 @@ def _graph_populations(graph: nir.NIRGraph, chip: ChipProfile):
     preds: dict[str, list[str]] = {n: [] for n in nodes}
     succs: dict[str, list[str]] = {n: [] for n in nodes}
     for src, dst in graph.edges:
-        s, d = _split_port(src, nodes), _split_port(dst, nodes)
+        s, d = edge_node(src, nodes), edge_node(dst, nodes)
         preds[d].append(s)
         succs[s].append(d)
     known = NEURON_NODES + SYNAPSE_NODES + PASSTHROUGH_NODES + (nir.Input, nir.Output)
@@ -361,6 +353,8 @@ def _graph_populations(graph: nir.NIRGraph, chip: ChipProfile):
                     populations[dst].layout = window
     for name, pop in populations.items():  # a direct neuron -> neuron edge is a one-to-one synapse of weight 1
         for src in upstream(name):
+            if isinstance(nodes[src], nir.Input):
+                pop.notes.append(f"driven directly by the host input {src!r} (no synapse on the chip)")
             if src in populations:
                 if as_channels(populations[src].shape) != as_channels(pop.shape):
                     raise UserError(f"edge {src!r} -> {name!r} joins neurons of shapes {populations[src].shape} and "

@@ -67,4 +67,7 @@ def test_batchnorm_and_neuron_counts_equal_the_log(counts):
             assert 2 * layers[ours(name)].macs == entry["ops"], name
     neuron_ops = sum(e["ops"] for e in LOG.values() if e["type"] == "MultiStepLIFNode")
     assert count.neuron_updates == neuron_ops  # every LIF, every element, every step
+    encoder = 224 * 224 * 96 * (3 * 3 * 3) * 4  # output pixels x channels x taps x T
+    assert layers["tokenizer.proj_conv"].macs == encoder
     assert layers["tokenizer.proj_conv"].macs + layers["head"].macs == 520993768  # the log's 0.520993768 G MACs
+    assert round(count.parameters / 1e6, 2) == 66.34  # Spikingformer's published 8-768 size (1000 classes)
