@@ -53,6 +53,7 @@ def preset_graph(preset: str, attributes: int = 26, attention: str | None = None
 
     import snnpar.models.presets  # noqa: F401  (registers the presets)
     from export import lower_spikingformer
+    from export.lowering import UnsupportedModuleError
     from snnpar.models.registry import create_model
 
     kwargs = {"num_attributes": attributes}
@@ -63,9 +64,12 @@ def preset_graph(preset: str, attributes: int = 26, attention: str | None = None
     try:
         with torch.no_grad():
             model = create_model(preset, **kwargs).eval()
-    except KeyError as err:
+    except (KeyError, ValueError) as err:  # an unknown preset or a bad size for it
         raise UserError(f"--preset {preset!r}: {err}") from None
-    return lower_spikingformer(model, dtype=np.float32, metadata={"preset": preset})
+    try:
+        return lower_spikingformer(model, dtype=np.float32, metadata={"preset": preset})
+    except UnsupportedModuleError as err:
+        raise UserError(f"--preset {preset!r} is not a spiking student: {err}") from None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -25,7 +25,6 @@ It does not price anything (`hw_sim.analysis.chip_energy` does, from this mappin
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import nir
@@ -608,6 +607,3 @@ def map_graph(graph: nir.NIRGraph, chip: ChipProfile, weight_bits: int | None = 
     return ChipMapping(chip, weight_bits, shared, populations, layers, not_native, host, placement,
                        meta.get("time_steps"), _depth(populations))
 
-
-def tile_cores(layer: LayerMapping) -> Iterable[int]:
-    return range(layer.first_core, layer.first_core + (layer.cores or 0))
