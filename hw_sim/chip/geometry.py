@@ -211,23 +211,29 @@ class SynapseGeometry:
             synapses = np.einsum("bij,ri,cj->brc", nz.reshape(-1, self.kh, self.kw), valid_rows, valid_cols)
             kernel = np.broadcast_to(nz.sum(axis=1)[:, None, None], synapses.shape).copy()
             return TileStats(fan_in, synapses, kernel)
+        shape = tiling.counts
+        if self.kind == "stacked":
+            reached, nnz = self._stacked(tiling.columns)  # [C, n_q, in], [C, n_q]
+            starts = np.arange(0, self.c_out, tiling.channels)
+            fan_in = np.add.reduceat(reached.sum(axis=2), starts, axis=0).astype(float)
+            synapses = np.add.reduceat(nnz, starts, axis=0).astype(float)
+            return TileStats(fan_in.reshape(shape), synapses.reshape(shape), synapses.reshape(shape))
         reach = self._matrix_reach(tiling)  # [tiles, sources] bool
         nnz = self._matrix_nnz(tiling)
-        shape = tiling.counts
         fan_in = reach.sum(axis=1).reshape(shape).astype(float)
         return TileStats(fan_in, nnz.reshape(shape), nnz.reshape(shape))
 
     def _matrix_reach(self, tiling: Tiling) -> np.ndarray:
+        """Dense matrix: [target tiles, sources], which sources each tile reads."""
         tile_of = tiling.tile_of()
-        if self.kind == "dense":
-            return np.stack([self.mask[tile_of == t].any(axis=0) for t in range(tiling.cores)])
-        per_channel = self.mask  # [C, out, in]: target (c, o), source (c, i)
-        reach = np.zeros((tiling.cores, self.n_in), dtype=bool)
-        targets = tile_of.reshape(self.c_out, -1)
-        for c in range(self.c_out):
-            for t in np.unique(targets[c]):
-                reach[t, c * per_channel.shape[2]:(c + 1) * per_channel.shape[2]] |= per_channel[c, targets[c] == t].any(axis=0)
-        return reach
+        return np.stack([self.mask[tile_of == t].any(axis=0) for t in range(tiling.cores)])
+
+    def _stacked(self, size: int) -> tuple[np.ndarray, np.ndarray]:
+        """One matrix per channel, targets in blocks of `size`: sources each block reads [C, n_q, in], synapses [C, n_q]."""
+        def compute():
+            starts = np.arange(0, self.mask.shape[1], size)
+            return np.logical_or.reduceat(self.mask, starts, axis=1), np.add.reduceat(self.mask.sum(axis=2), starts, axis=1)
+        return self._cached(("stacked", size), compute)
 
     def _matrix_nnz(self, tiling: Tiling) -> np.ndarray:
         per_target = self.mask.reshape(self.n_out, -1).sum(axis=1)
@@ -244,6 +250,8 @@ class SynapseGeometry:
             rows, _ = self._rows(tiling.rows)
             cols, _ = self._columns(tiling.columns)
             return np.einsum("c,y,x->cyx", channels, rows.sum(axis=1), cols.sum(axis=1)).ravel()
+        if self.kind == "stacked":
+            return self._stacked(tiling.columns)[0].sum(axis=1).ravel().astype(float)
         return self._matrix_reach(tiling).sum(axis=0).astype(float)
 
     def deliveries(self, spikes: np.ndarray, source_tiling: Tiling | None, tiling: Tiling) -> np.ndarray:
@@ -273,6 +281,16 @@ class SynapseGeometry:
             for t, (cs, rs, ws) in enumerate(tiles):
                 per_channel = np.einsum("cyx,yr,xw->crw", s[cs, rs, ws], rows[rs], cols[ws])
                 out[t] = np.einsum("bc,crw->brw", reads[:, cs], per_channel).ravel()
+            return out
+        if self.kind == "stacked":
+            reached = self._stacked(tiling.columns)[0].astype(float)
+            n_b, _, n_q = tiling.counts
+            block_of = np.arange(self.c_out) // tiling.channels
+            for t, (cs, _, ws) in enumerate(tiles):
+                part = np.einsum("cqi,ci->cq", reached[cs][:, :, ws], s[cs, 0, ws])
+                grid = np.zeros((n_b, n_q))
+                np.add.at(grid, block_of[cs], part)
+                out[t] = grid.ravel()
             return out
         reach = self._matrix_reach(tiling).astype(float)  # [target tiles, sources]
         flat_index = np.arange(self.n_in).reshape(self.source)
