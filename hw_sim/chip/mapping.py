@@ -248,6 +248,9 @@ class ChipMapping:
             board = c.largest_board
             where = (f"fits the {board.name} board ({board.chips} chips)" if self.fits_board
                      else f"does not fit the largest board ({board.name}, {board.chips} chips)" if board else "")
+            system = c.largest_system
+            if not self.fits_board and system is not None and system.system and self.chips <= system.chips:
+                where += f", fits the {system.name} system ({system.chips:,} chips)"
             text = f"needs {self.chips:,} chips ({cores}, {c.cores_per_chip} per chip); {where}"
             biggest = max(self.layers.values(), key=lambda x: x.cores or 0)
             text += f"; the largest layer, {biggest.name}, alone takes {biggest.cores:,} cores"
@@ -289,9 +292,13 @@ class ChipMapping:
         rows.append(f"{label:<45} {sum(x.neurons for x in self.layers.values()):>10,} {total_syn:>12,.0f} "
                     f"{_kib(total_mem):>10} {self.cores:>6,}")
         lines = ["\n".join(rows), f"{self.chip.title}: {self.verdict()}"]
+        kinds: dict[tuple[str, str], list[NotNative]] = {}
         for x in self.not_native:
-            lines.append(f"not native: {x.node} ({x.nir_type}): {x.reason}")
-            lines += [f"  option: {o}" for o in x.options]
+            kinds.setdefault((x.nir_type, x.reason), []).append(x)
+        for (kind, reason), nodes in kinds.items():
+            names = ", ".join(x.node for x in nodes[:3]) + (f" and {len(nodes) - 3} more" if len(nodes) > 3 else "")
+            lines.append(f"not native: {names} ({kind}): {reason}")
+            lines += [f"  option: {o}" for o in nodes[0].options]
         for h in self.host:
             lines.append(f"host: {h.node}: {h.what}")
         return "\n".join(lines)
