@@ -196,7 +196,6 @@ def draw_chip_energy(per_chip: Mapping[str, Mapping[str, Mapping[str, float]]]) 
     ax.set_ylabel("energy per image (uJ)")
     ax.set_title("chip-level energy per image by cost term (work that is not native: counted, not priced)", fontsize=8)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
-    fig.subplots_adjust(right=0.74, bottom=0.12)
     return fig
 
 
