@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 	@# Sinabs (NIR round-trip tests) declares nir<=1.0.4 and samna, whose PyPI package fetches a binary from another
 	@# index when imported; sinabs.from_nir/to_nir need neither, so it is installed without its declared dependencies.
 	$(PY) -m pip install -q --no-deps "sinabs==3.1.3" "pbr==7.0.3"
+	@# NeuroBench (the oracle of the NeuroBench-named metrics) declares torchaudio, tonic, numba and llvmlite; its
+	@# metric code needs only torch and snnTorch, and its torchaudio pin would pull another torch: no declared deps.
+	$(PY) -m pip install -q --no-deps "neurobench==2.3.0"
 	@touch $(STAMP)
 
 demo: setup

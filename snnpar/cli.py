@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "text-vectors": ("snnpar.text_vectors_cli", "embed the attribute phrases with a local sentence encoder (VTB's text side)"),
     "export-nir": ("export.cli", "write a trained student as a NIR graph"),
     "simulate": ("hw_sim.simulator.cli_simulate", "run a NIR graph in Lava (Loihi 2 simulation, float or fixed point)"),
+    "map": ("hw_sim.chip.cli_map", "map a NIR graph onto a neuromorphic chip's cores: fits or not, and why"),
     "compare": ("hw_sim.analysis.cli_compare", "Norse vs Lava spikes, layer by layer"),
     "energy": ("hw_sim.analysis.cli_energy", "synaptic operations and energy under hardware profiles; SNN vs ANN"),
     "demo": ("snnpar.demo", "the whole pipeline on the embedded synthetic data set"),

@@ -1,8 +1,8 @@
 """`snnpar demo`: the whole pipeline on the built-in synthetic data set, as one script of CLI calls.
 
 data -> teacher -> student with both KD terms -> a short Loihi 2 QAT fine-tune of the student -> evaluation
-(float, and on the chip: post-training quantised and QAT) -> NIR export -> Lava simulation and Norse-vs-Lava
-comparison (float and fixed point, the QAT student too) -> synaptic operations and energy -> pictures,
+(float, and on the chip: post-training quantised and QAT) -> NIR export -> Loihi 2 core mapping -> Lava simulation
+and Norse-vs-Lava comparison (float and fixed point, the QAT student too) -> synaptic operations and energy -> pictures,
 all written under one report folder with a `summary.md`. Each stage is the same `snnpar` sub-command
 a user would type, so the demo doubles as a worked example (the commands are printed as they run).
 Like `snnpar.cli`, this is a composition root: it calls later stages by command name only.
@@ -84,7 +84,7 @@ def _read_metrics_row(path: Path) -> dict[str, str]:
 
 
 STAGE_OUTPUTS = ("teacher", "student", "student_loihi2", "eval_teacher", "eval_student", "eval_student_ptq",
-                 "eval_student_loihi2", "student.nir", "compare", "energy.json",
+                 "eval_student_loihi2", "student.nir", "map.json", "compare", "energy.json",
                  "figures", "predictions", "logs", "summary.md")
 
 
@@ -130,6 +130,7 @@ def run_demo(cfg: DemoConfig) -> Path:
         _stage(f"eval {name}", ["eval", str(run_dir / "best.pt"), *common, "--split", "test", "--backend", backend,
                                 "--no-progress", "--out", str(out / f"eval_{name}")], timings, logs)
     _stage("export", ["export-nir", str(student_dir / "best.pt"), "-o", str(nir_file)], timings, logs)
+    _stage("map", ["map", str(nir_file), "--chip", "loihi2", "--out", str(out / "map.json")], timings, logs)
     _stage("compare", ["compare", str(student_dir / "best.pt"), "--nir", str(nir_file), *common, "--split", "test",
                        "--n", str(cfg.simulate_images), "--modes", "float", "fixed", "--qat", str(qat_dir / "best.pt"),
                        "--out", str(out / "compare")],
@@ -157,6 +158,7 @@ def write_summary(cfg: DemoConfig, timings: dict[str, float]) -> Path:
     for name, row in rows.items():
         lines.append(f"| {forms[name]} | " + " | ".join(f"{float(row[k]):.2f}" for k in ("mA", "Acc", "Prec", "Recall", "F1")) + " |")
     for title, path in (("Norse vs Lava fidelity", out / "compare" / "fidelity.txt"),
+                        ("Loihi 2 mapping", out / "logs" / "map.txt"),
                         ("Energy", out / "logs" / "energy.txt")):
         lines += ["", f"## {title}", "", "```", path.read_text().rstrip(), "```"]
     lines += ["", "## Wall time per stage (s)", "", "| stage | s |", "|---|---|"]

@@ -1,10 +1,16 @@
-"""`snnpar energy`: synaptic operations and energy per image of a student, beside ANN teachers/baselines.
+"""`snnpar energy`: operations and energy per image of a student, on a chip and beside fair ANN baselines.
 
-Counts the student two ways: by the Spikformer family's convention on the torch model (always), and,
-given `--nir`, exactly from spikes and the NIR graph (spikes from Norse or from the Lava simulation).
-ANNs (a teacher or ViT baseline: a checkpoint, or a preset name counted on the meta device) are
-charged MACs = FLOPs / 2. Prints per profile SNN vs ANN energy per image and the ratio, with the
-accounting rules and parameter counts beside; `--out` also writes the whole report as JSON.
+Counts the student two ways: by the Spikformer family's convention on the torch model (with NeuroBench
+2.3's metrics by its own definitions), and exactly from spikes and the NIR graph (`--nir`, or the student
+lowered in memory; spikes from Norse or from the Lava simulation). Prices them:
+- per operation under named profiles (arithmetic only; ANNs only on the 45 nm ones, never on a chip);
+- on the fair footing of `hw_sim.analysis.mac_array`: teacher, ViT baseline and the student's own
+  architecture as an ANN, int8 and fp32, arithmetic and SRAM traffic, beside the SNN on the same array,
+  with one sentence saying which way the comparison falls;
+- at chip level (`hw_sim.analysis.chip_energy`) on each `--chip`: mapping, energy by cost term with its
+  band, time per step and per image.
+Image-independent work (the teacher's text encoder) is priced once per deployment, not per image.
+`--out` writes the whole report as JSON.
 """
 
 from __future__ import annotations
@@ -38,6 +44,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="how attention is counted in the convention count (default: as the model runs it)")
     rules.add_argument("--graph-attention", choices=("events", "ssa", "dense"), default="events",
                        help="how the SSA extension node is counted in the exact count (default: events)")
+    rules.add_argument("--count-bias", action="store_true",
+                       help="count one add per output of every layer with a bias (Spikingformer's energy logs do; NeuroBench does not)")
+    parser.add_argument("--chip", action="append", metavar="NAME",
+                        help="chip profile(s) for the chip-level energy and latency (repeatable; default: loihi2 and loihi)")
+    parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
+                        help="what-if: replace a chip-profile figure (e.g. core.fan_in_axons=65536); marked in the report")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
     parser.add_argument("--figures", type=Path, metavar="DIR",
                         help="also draw spike rasters, activity heat maps (Fig. 4), firing rates and energy per layer/profile into DIR")
@@ -68,14 +80,86 @@ def _ann(spec: str, student_card, image_size):
             return create_model(spec, **overrides), image_size
 
 
-def build_report(student, card, images, graph=None, source: str = "norse", mode: str = "float",
-                 anns: dict | None = None, profiles: list[str] | None = None, accounting=None,
-                 graph_attention: str = "events", count_neuron_updates: bool = False) -> dict:
-    """Everything `snnpar energy` prints, as a dict (per image, joules)."""
+def student_as_ann(student):
+    """The student's own architecture as an ANN: one time step (ReLU in place of LIF costs no arithmetic), on meta."""
+    import dataclasses
+
     import torch
 
+    with torch.device("meta"):
+        return type(student)(dataclasses.replace(student.config, time_steps=1))
+
+
+def fair_baseline(convention, anns: dict, student=None) -> dict:
+    """The ANNs and the SNN on the same 45 nm MAC array (arithmetic + SRAM traffic), int8 and fp32, with the band."""
+    from hw_sim.analysis.mac_array import (
+        ARITHMETIC,
+        BANDS,
+        ann_on_array,
+        count_network,
+        describe_array,
+        snn_on_array,
+        spiking_work,
+    )
+
+    costs = {name: count_network(model, tuple(size), name) for name, (model, size) in anns.items()}
+    if student is not None:
+        size = tuple(student.config.image_size)
+        costs["student as ANN (T=1)"] = count_network(student_as_ann(student), size, "student as ANN (T=1)")
+    work = spiking_work(convention)
+    rows = {}
+    for precision, arithmetic in ARITHMETIC.items():
+        row = {f"SNN (T={work.time_steps})": {b: vars(snn_on_array(work, arithmetic, b)) for b in BANDS}}
+        for name, cost in costs.items():
+            row[name] = {b: vars(ann_on_array(cost, arithmetic, b)) for b in BANDS}
+        rows[precision] = row
+    snn = rows["int8"][f"SNN (T={work.time_steps})"]["typical"]
+    own = rows["int8"].get("student as ANN (T=1)", {}).get("typical")
+    verdict = None
+    if own is not None:
+        e_snn, e_ann = snn["compute"] + snn["memory"], own["compute"] + own["memory"]
+        verdict = (f"On the same 45 nm MAC array at 8 bits, arithmetic and SRAM traffic counted, the SNN costs "
+                   f"{e_snn * 1e6:.3g} uJ per image and its own architecture as an ANN {e_ann * 1e6:.3g} uJ: "
+                   + (f"the SNN is {e_ann / e_snn:.2f}x cheaper." if e_snn < e_ann else
+                      f"the ANN is {e_snn / e_ann:.2f}x cheaper."))
+    return {"array": describe_array(), "networks": {n: c.to_dict() for n, c in costs.items()},
+            "snn_work": work.to_dict(), "energy_j": rows, "verdict": verdict}
+
+
+def chip_report(graph, exact, spikes, chips: list[str], overrides: dict[str, float] | None = None) -> dict:
+    """Mapping and chip-level energy and latency per image on each chip profile (None where it does not map).
+
+    `overrides` replace profile figures for a what-if (`--set core.fan_in_axons=65536`); reports mark them."""
+    from hw_sim.analysis.chip_energy import chip_energy
+    from hw_sim.analysis.energy import spike_counts
+    from hw_sim.chip.mapping import map_graph
+    from hw_sim.chip.profile import load_chip
+
+    per_neuron = spike_counts(graph, spikes)
+    out = {}
+    for name in chips:
+        chip = load_chip(name, overrides)
+        mapping = map_graph(graph, chip)
+        entry = {"mapping": {k: v for k, v in mapping.to_dict().items() if k != "layers"}}
+        entry["energy"] = None if mapping.unmappable else chip_energy(mapping, exact, per_neuron).to_dict()
+        out[chip.name] = entry
+    return out
+
+
+def build_report(student, card, images, graph=None, source: str = "norse", mode: str = "float",
+                 anns: dict | None = None, profiles: list[str] | None = None, accounting=None,
+                 graph_attention: str = "events", count_neuron_updates: bool = False,
+                 chips: list[str] | None = None, chip_overrides: dict[str, float] | None = None) -> dict:
+    """Everything `snnpar energy` prints, as a dict (per image, joules).
+
+    Without a graph file the student is lowered to NIR in memory, so the exact count and the chip rows are
+    always there. ANNs are priced on the 45 nm profiles and on the fair MAC array, never on a chip profile.
+    """
+    import torch
+
+    from export import lower_spikingformer
     from hw_sim.analysis.energy import count_operations
-    from hw_sim.analysis.energy_profiles import get_profile
+    from hw_sim.analysis.energy_profiles import MissingFigure, get_profile
     from hw_sim.analysis.spikformer_energy import (
         SpikformerAccounting,
         ann_energy,
@@ -85,7 +169,7 @@ def build_report(student, card, images, graph=None, source: str = "norse", mode:
 
     accounting = accounting or SpikformerAccounting(count_neuron_updates=count_neuron_updates)
     profiles = [get_profile(p) for p in (profiles or list(PROFILES))]
-    convention = count_spikformer_operations(student, images, accounting)
+    convention = count_spikformer_operations(student, images, accounting, neurobench=True)
     report = {
         "images": int(images.shape[0]),
         "student": {"preset": card.preset, "parameters": convention.parameters},
@@ -93,34 +177,51 @@ def build_report(student, card, images, graph=None, source: str = "norse", mode:
         "profiles": {p.name: p.describe() for p in profiles},
         "energy": {},
     }
-    exact = None
-    if graph is not None:
-        if source == "lava":
-            from hw_sim.analysis.compare import align_by_depth, lava_runner
+    if graph is None:
+        graph = lower_spikingformer(student)
+        report["graph"] = "lowered in memory from the checkpoint"
+    if source == "lava":
+        from hw_sim.analysis.compare import align_by_depth, lava_runner
 
-            result = lava_runner()(graph, images.numpy(), mode=mode)
-            depth = getattr(result, "depth_shift", None) or getattr(result, "depth", None)
-            spikes = align_by_depth(result.spikes, depth, student.config.time_steps)
-        else:
-            with torch.no_grad(), record_spikes(student) as spikes:
-                student(images)
-        encoder_once = not accounting.encoder_per_step
-        exact = count_operations(graph, spikes, encoder_per_step=not encoder_once, attention=graph_attention)
-        report["exact"] = {**exact.to_dict(), "source": source if source == "norse" else f"lava {mode}"}
-        report["exact_energy_per_node"] = {p.name: exact.energy_per_node(p, accounting.count_neuron_updates)
-                                           for p in profiles}
+        result = lava_runner()(graph, images.numpy(), mode=mode)
+        depth = getattr(result, "depth_shift", None) or getattr(result, "depth", None)
+        spikes = align_by_depth(result.spikes, depth, student.config.time_steps)
+    else:
+        with torch.no_grad(), record_spikes(student) as spikes:
+            student(images)
+    exact = count_operations(graph, spikes, encoder_per_step=accounting.encoder_per_step, attention=graph_attention,
+                             count_bias=accounting.count_bias)
+    report["exact"] = {**exact.to_dict(), "source": source if source == "norse" else f"lava {mode}"}
+
+    def priced(fn, p):
+        try:
+            return fn(p)
+        except MissingFigure:
+            return None  # no published figure: shown as n/a, never as 0
+
+    report["exact_energy_per_node"] = {p.name: priced(lambda q: exact.energy_per_node(q, accounting.count_neuron_updates), p)
+                                       for p in profiles}
     ann_counts = {name: ann_energy(model, size, name) for name, (model, size) in (anns or {}).items()}
-    report["anns"] = {n: {"macs": a.macs, "parameters": a.parameters} for n, a in ann_counts.items()}
+    report["anns"] = {n: {"macs": a.macs, "once_macs": a.once_macs, "parameters": a.parameters} for n, a in ann_counts.items()}
     for p in profiles:
-        row = {"snn_convention": convention.energy_joules(p)}
-        if exact is not None:
-            row["snn_exact"] = exact.energy_joules(p, count_neuron_updates=accounting.count_neuron_updates)
-        snn = row.get("snn_exact", row["snn_convention"])
+        row = {"snn_convention": priced(convention.energy_joules, p),
+               "snn_exact": priced(lambda q: exact.energy_joules(q, count_neuron_updates=accounting.count_neuron_updates), p)}
+        snn = row["snn_exact"]
         for name, a in ann_counts.items():
+            if p.chip:  # an ANN does not run on a neuromorphic chip: the fair baseline prices it instead
+                continue
             row[name] = a.energy_joules(p)
-            row[f"{name}/snn"] = row[name] / snn if snn > 0 else float("inf")
+            row[f"{name}/snn"] = row[name] / snn if snn else float("inf")
         report["energy"][p.name] = row
+    report["once_per_deployment"] = {n: {p.name: a.once_joules(p) for p in profiles if not p.chip}
+                                     for n, a in ann_counts.items() if a.once_macs}
+    report["fair_baseline"] = fair_baseline(convention, anns or {}, student)
+    report["chips"] = chip_report(graph, exact, spikes, chips or ["loihi2", "loihi"], chip_overrides)
     return report
+
+
+def _uj(value) -> str:
+    return "n/a" if value is None else f"{value * 1e6:.4g} uJ"
 
 
 def format_report(report: dict) -> str:
@@ -128,21 +229,57 @@ def format_report(report: dict) -> str:
     lines = [f"student {report['student']['preset']}: {report['student']['parameters'] / 1e6:.3f} M parameters; "
              f"{report['images']} image(s); per image:",
              f"  convention: {conv['acs'] / 1e6:.4g} M ACs, {conv['macs'] / 1e6:.4g} M MACs [{conv['accounting_text']}]"]
-    if "exact" in report:
-        ex = report["exact"]
-        lines.append(f"  exact ({ex['source']} spikes x graph fan-out): {ex['synaptic_ops'] / 1e6:.4g} M SOPs, "
-                     f"{ex['macs'] / 1e6:.4g} M MACs (encoder {ex['encoder_macs'] / 1e6:.4g} M), {ex['neuron_updates'] / 1e6:.4g} M neuron updates "
-                     f"[{', '.join(f'{k}={v}' for k, v in ex['options'].items())}]")
+    nb = conv["neurobench"]
+    ops = nb["SynapticOperations"]
+    lines.append(f"  NeuroBench 2.3 metrics (its definitions, on the torch layers it hooks): Effective_ACs {ops['Effective_ACs'] / 1e6:.4g} M, "
+                 f"Effective_MACs {ops['Effective_MACs'] / 1e6:.4g} M, Dense {ops['Dense'] / 1e6:.4g} M, "
+                 f"ActivationSparsity {nb['ActivationSparsity']:.4f}, Footprint {nb['Footprint'] / 1e6:.3g} MB, "
+                 f"ConnectionSparsity {nb['ConnectionSparsity']:.4f}")
+    ex = report["exact"]
+    lines.append(f"  exact ({ex['source']} spikes x graph fan-out): {ex['synaptic_ops'] / 1e6:.4g} M SOPs, "
+                 f"{ex['macs'] / 1e6:.4g} M MACs (encoder {ex['encoder_macs'] / 1e6:.4g} M), {ex['neuron_updates'] / 1e6:.4g} M neuron updates, "
+                 f"{ex['bias_adds'] / 1e6:.4g} M bias adds [{', '.join(f'{k}={v}' for k, v in ex['options'].items())}]")
     for name, a in report["anns"].items():
-        lines.append(f"  {name}: {a['parameters'] / 1e6:.3f} M parameters, {a['macs'] / 1e6:.4g} M MACs (FLOPs / 2)")
-    columns = list(next(iter(report["energy"].values())))
+        once = f", plus {a['once_macs'] / 1e6:.4g} M MACs once per deployment (image-independent)" if a["once_macs"] else ""
+        lines.append(f"  {name}: {a['parameters'] / 1e6:.3f} M parameters, {a['macs'] / 1e6:.4g} M MACs per image{once}")
+    columns = list(dict.fromkeys(c for row in report["energy"].values() for c in row))
     widths = [max(len(c) + 2, 14) for c in columns]
-    lines.append("energy per image (ANN/SNN ratios against the exact count where there is one):")
+    lines.append("arithmetic-only energy per image (ANN/SNN ratios against the exact count; ANNs are not priced on chip profiles):")
     lines.append(f"{'profile':<12}" + "".join(f"{c:>{w}}" for c, w in zip(columns, widths)))
     for profile, row in report["energy"].items():
-        cells = [f"{v:.3f}x" if "/" in c else f"{v * 1e6:.4g} uJ" for c, v in row.items()]
+        cells = [("" if c not in row else f"{row[c]:.3f}x" if "/" in c else _uj(row[c])) for c in columns]
         lines.append(f"{profile:<12}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths)))
-    lines.append("45nm figures are arithmetic only (no memory traffic); loihi2 is an upper bound derived from Hala Point.")
+    lines.append("45nm figures are arithmetic only (no memory traffic); loihi2 is an upper bound derived from Hala Point; "
+                 "n/a: the profile publishes no figure for a term that was asked for.")
+    fair = report["fair_baseline"]
+    lines.append(f"fair baseline: {fair['array']}")
+    lines.append(f"  {'network':<28} {'format':<6} {'compute':>12} {'memory':>12} {'total (band low .. high)':>36}")
+    for precision, row in fair["energy_j"].items():
+        for name, bands in row.items():
+            t = bands["typical"]
+            lo, hi = (bands[b]["compute"] + bands[b]["memory"] for b in ("low", "high"))
+            lines.append(f"  {name:<28} {precision:<6} {_uj(t['compute']):>12} {_uj(t['memory']):>12} "
+                         f"{_uj(t['compute'] + t['memory']):>14} ({_uj(lo)} .. {_uj(hi)})")
+    if fair["verdict"]:
+        lines.append(f"  {fair['verdict']}")
+    for entry in report["chips"].values():
+        m = entry["mapping"]
+        lines.append(f"chip {m['chip_title']}: {m['verdict']} (`snnpar map` for the layers)")
+        if entry["energy"] is None:
+            lines.append("  no chip-level energy: the graph does not map onto this chip")
+            continue
+        from hw_sim.analysis.chip_energy import TERMS
+
+        e = entry["energy"]
+        per = e["energy_per_image_j"]
+        lines.append("  per image: " + ", ".join(f"{term} {_uj(per['typical'][term])}" for term in TERMS))
+        tot = e["total_per_image_j"]
+        lines.append(f"  total {_uj(tot['typical'])} ({_uj(tot['low'])} .. {_uj(tot['high'])}); time per image in a stream "
+                     f"{e['time_per_image_in_a_stream_s']['typical'] * 1e3:.3g} ms, one image alone "
+                     f"{e['latency_one_image_s']['typical'] * 1e3:.3g} ms")
+        for node, events in e["not_priced_on_chip"].items():
+            lines.append(f"  not native, not priced on the chip: {node} ({events:.4g} events)")
+        lines += [f"  note: {n}" for n in e["notes"]]
     return "\n".join(lines)
 
 
@@ -152,6 +289,7 @@ def draw_figures(student, images, report: dict, normalization: dict, folder: Pat
 
     from hw_sim.analysis.plots import (
         draw_activity_heatmaps,
+        draw_chip_energy,
         draw_energy,
         draw_firing_rates,
         draw_raster,
@@ -167,9 +305,12 @@ def draw_figures(student, images, report: dict, normalization: dict, folder: Pat
                save_figure(draw_activity_heatmaps(image, spikes), folder / "activity_heatmaps.png"),
                save_figure(draw_firing_rates({"norse": {n: float(s.mean()) for n, s in spikes.items()}}),
                            folder / "firing_rates.png")]
-    per_profile = {p: {k: v for k, v in row.items() if "/" not in k} for p, row in report["energy"].items()}
+    per_profile = {p: {k: v for k, v in row.items() if "/" not in k and v is not None} for p, row in report["energy"].items()}
     per_node = report.get("exact_energy_per_node", {}).get(DEFAULT_PROFILE, {})
     written.append(save_figure(draw_energy(per_node, per_profile), folder / "energy.png"))
+    chips = {e["energy"]["chip_title"]: e["energy"]["energy_per_image_j"] for e in report.get("chips", {}).values() if e["energy"]}
+    if chips:
+        written.append(save_figure(draw_chip_energy(chips), folder / "chip_energy.png"))
     print("figures: " + ", ".join(str(p) for p in written))
 
 
@@ -210,9 +351,12 @@ def run(args: argparse.Namespace) -> int:
             anns[f"{role}:{Path(spec).stem if Path(spec).exists() else spec}"] = _ann(spec, card, size)
     accounting = SpikformerAccounting(strict_binary=not args.lax, encoder_per_step=not args.encoder_once,
                                       count_batchnorm=args.count_bn, count_neuron_updates=args.count_neuron_updates,
-                                      attention=args.attention)
+                                      attention=args.attention, count_bias=args.count_bias)
+    from hw_sim.chip.cli_map import parse_overrides
+
     report = build_report(student, card, images, graph, args.source, args.mode, anns, args.profile or [DEFAULT_PROFILE, *[
-        p for p in PROFILES if p != DEFAULT_PROFILE]], accounting, args.graph_attention)
+        p for p in PROFILES if p != DEFAULT_PROFILE]], accounting, args.graph_attention, chips=args.chip,
+        chip_overrides=parse_overrides(args.set))
     print(format_report(report))
     if args.figures:
         draw_figures(student, images, report, card.normalization, args.figures)

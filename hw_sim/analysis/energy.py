@@ -6,12 +6,20 @@ or from Lava (`hw_sim.run`): each spike is charged the exact fan-out of the syna
 included), real-valued inputs (the image into the encoder layer) are charged dense MACs, and every
 neuron is charged one membrane update per step. Counts are per node and in total, per image.
 
+A synapse whose input is not a neuron but a sum of other synapses' outputs (the head: an Affine over the
+residual stream) is linear in the spikes that feed those synapses, so it is charged as synaptic events of
+the composed map (each source spike x the number of head outputs it reaches through any nonzero path),
+not as dense MACs at every step. Bias adds (one add per output per step of a synapse with a bias) are an
+accounting option, off by default (NeuroBench leaves them out; Spikingformer's energy logs count them).
+
 Fan-out is computed by letting torch differentiate the op: for a linear map y = W x with the
 nonzero pattern M of W, d(sum y)/dx_j = sum_i M_ij, the fan-out of source j, with torch's own
 padding and stride rules, so no index arithmetic is re-derived here.
 
-This module counts events; it does not price them (`hw_sim.analysis.energy_profiles`) and it does not use the
-papers' firing-rate convention on the torch model (`hw_sim.analysis.spikformer_energy`).
+This module counts events; it does not price them (`hw_sim.analysis.energy_profiles`, and on a chip
+`hw_sim.analysis.chip_energy`), and it does not use the papers' firing-rate convention on the torch model
+(`hw_sim.analysis.spikformer_energy`, which also holds the NeuroBench-named metrics: NeuroBench hooks the
+torch model's layers, so its values are defined there; this count adds pooling, attention and the head).
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import torch
 import torch.nn.functional as F
 
 from hw_sim.analysis.energy_profiles import EnergyProfile
+from hw_sim.graph_edges import edge_node
 
 SPIKING_NODES = (nir.LIF, nir.IF, nir.CubaLIF, nir.Threshold)
 SYNAPSE_NODES = (nir.Conv1d, nir.Conv2d, nir.Affine, nir.Linear, nir.SumPool2d)
@@ -72,7 +81,8 @@ def synapse_fanout(node: nir.NIRNode, input_shape: tuple[int, ...]) -> np.ndarra
         weight = np.asarray(node.weight)
         if input_shape[-1] != weight.shape[-1]:
             raise ValueError(f"input shape {input_shape} does not end in the weight's input width {weight.shape[-1]}")
-        column = (weight != 0).sum(axis=0).astype(np.float64)
+        # 2-D weight [out, in]: column sums; stacked [C, out, in] (one matrix per channel): per channel
+        column = (weight != 0).sum(axis=-2).astype(np.float64)
         return np.broadcast_to(column, input_shape).copy()
     raise TypeError(f"{type(node).__name__} is not a synapse node; known: {[t.__name__ for t in SYNAPSE_NODES]}")
 
@@ -92,9 +102,11 @@ class NodeOperations:
     input_spikes: float = 0.0
     neuron_updates: float = 0.0
     output_spikes: float = 0.0
+    bias_adds: float = 0.0  # one add per output per step where the synapse has a bias (counted if asked)
     neurons: int = 0
     encoder: bool = False
     pooling: bool = False
+    composed: bool = False  # charged through the synapses that feed it (its input is their summed output)
 
     @property
     def firing_rate(self) -> float | None:
@@ -129,23 +141,25 @@ class OperationCount:
         return sum(n.output_spikes for n in self.nodes.values())
 
     @property
+    def bias_adds(self) -> float:
+        return sum(n.bias_adds for n in self.nodes.values())
+
+    @property
     def dense_ops(self) -> float:
         return sum(n.dense_ops for n in self.nodes.values())
 
+    @property
+    def activation_sparsity(self) -> float:
+        """Share of neuron-steps without a spike (NeuroBench's definition, over every neuron node of the graph)."""
+        return 1.0 - self.spikes / max(self.neuron_updates, 1.0)
+
     def energy_joules(self, profile: EnergyProfile, count_neuron_updates: bool = False) -> float:
-        return profile.energy_joules(self.synaptic_ops, self.macs, self.neuron_updates, count_neuron_updates)
+        """Arithmetic-only energy per image; bias adds are priced as accumulates when they were counted."""
+        return profile.energy_joules(self.synaptic_ops + self.bias_adds, self.macs, self.neuron_updates, count_neuron_updates)
 
     def energy_per_node(self, profile: EnergyProfile, count_neuron_updates: bool = False) -> dict[str, float]:
-        return {name: profile.energy_joules(n.synaptic_ops, n.macs, n.neuron_updates, count_neuron_updates)
+        return {name: profile.energy_joules(n.synaptic_ops + n.bias_adds, n.macs, n.neuron_updates, count_neuron_updates)
                 for name, n in self.nodes.items()}
-
-    def neurobench(self) -> dict:
-        """NeuroBench's metric names, per image."""
-        return {
-            "ActivationSparsity": 1.0 - self.spikes / max(self.neuron_updates, 1.0),
-            "SynapticOperations": {"Effective_MACs": self.macs, "Effective_ACs": self.synaptic_ops, "Dense": self.dense_ops},
-            "MembraneUpdates": self.neuron_updates,
-        }
 
     def to_dict(self) -> dict:
         return {
@@ -157,7 +171,9 @@ class OperationCount:
             "encoder_macs": self.encoder_macs,
             "neuron_updates": self.neuron_updates,
             "spikes": self.spikes,
-            "neurobench": self.neurobench(),
+            "bias_adds": self.bias_adds,
+            "dense_ops": self.dense_ops,
+            "activation_sparsity": self.activation_sparsity,
             "nodes": {k: {**asdict(v), "firing_rate": v.firing_rate} for k, v in self.nodes.items()},
         }
 
@@ -173,21 +189,11 @@ class OperationCount:
 # ---------------------------------------------------------------- the counter
 
 
-def _split_port(name: str, nodes: Mapping[str, nir.NIRNode]) -> str:
-    """Edges may name a port as 'node.port'; node names themselves contain dots (module paths)."""
-    if name in nodes:
-        return name
-    head = name.rsplit(".", 1)[0]
-    if head in nodes:
-        return head
-    raise KeyError(f"edge names {name!r}, which is not a node of the graph")
-
-
 def _predecessors(graph: nir.NIRGraph) -> dict[str, list[tuple[str, str]]]:
     """dst node -> [(src node, dst port name as written)]."""
     preds: dict[str, list[tuple[str, str]]] = {name: [] for name in graph.nodes}
     for src, dst in graph.edges:
-        preds[_split_port(dst, graph.nodes)].append((_split_port(src, graph.nodes), dst))
+        preds[edge_node(dst, graph.nodes)].append((edge_node(src, graph.nodes), dst))
     return preds
 
 
@@ -276,8 +282,54 @@ def _apply_synapse(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
         pad = node.padding if isinstance(node.padding, str) else _pair(node.padding, dims)
         return conv(x, torch.as_tensor(node.weight, dtype=x.dtype), torch.as_tensor(node.bias, dtype=x.dtype),
                     stride=_pair(node.stride, dims), padding=pad, dilation=_pair(node.dilation, dims), groups=node.groups)
-    y = x @ torch.as_tensor(node.weight, dtype=x.dtype).T
+    weight = torch.as_tensor(node.weight, dtype=x.dtype)
+    y = x @ weight.T if weight.dim() == 2 else (weight @ x.unsqueeze(-1)).squeeze(-1)  # stacked: y[c] = W[c] x[c]
     return y + torch.as_tensor(node.bias, dtype=x.dtype) if isinstance(node, nir.Affine) else y
+
+
+def _mask_map(node: nir.NIRNode, x: torch.Tensor) -> torch.Tensor:
+    """The synapse with every nonzero weight set to 1 and no bias: which outputs each input reaches."""
+    if isinstance(node, nir.SumPool2d):
+        return _apply_synapse(node, x)
+    masked = {"weight": (np.asarray(node.weight) != 0).astype(np.float64)}
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        shape = dict(input_shape=node.input_shape, stride=node.stride, padding=node.padding, dilation=node.dilation,
+                     groups=node.groups, bias=np.zeros(node.weight.shape[0]))
+        return _apply_synapse(type(node)(**masked, **shape), x)
+    return _apply_synapse(nir.Linear(**masked), x)
+
+
+def composite_fanout(node: nir.NIRNode, upstream: nir.NIRNode, source_shape: tuple[int, ...]) -> np.ndarray:
+    """Fan-out of each source neuron through `upstream` then `node` (an Affine/Linear on the flattened output).
+
+    Source j reaches output a when some nonzero path j -> i -> a exists. Rows of `node` that share one
+    nonzero pattern share one answer, so a dense readout (every row alike) costs one backward pass.
+    """
+    weight = np.asarray(node.weight) != 0
+    if weight.ndim != 2:
+        raise ValueError(f"composition needs a 2-D readout weight, got {weight.shape}")
+    patterns, counts = np.unique(weight, axis=0, return_counts=True)
+    fanout = np.zeros(source_shape)
+    x = torch.zeros((1, *source_shape), dtype=torch.float64, requires_grad=True)
+    out = _mask_map(upstream, x).reshape(-1)
+    if out.numel() != weight.shape[1]:
+        raise ValueError(f"the readout reads {weight.shape[1]} values, its upstream synapse gives {out.numel()}")
+    for pattern, count in zip(patterns, counts):
+        (grad,) = torch.autograd.grad(out @ torch.as_tensor(pattern, dtype=torch.float64), x, retain_graph=True)
+        fanout += count * (grad[0].numpy() > 0)
+    return fanout
+
+
+def _bias_adds(node: nir.NIRNode) -> float:
+    """Adds per step of a synapse's bias: each output element whose bias is nonzero."""
+    bias = getattr(node, "bias", None)
+    shape = _node_shape(node)
+    if bias is None or shape is None:
+        return 0.0
+    bias = np.asarray(bias)
+    if isinstance(node, (nir.Conv1d, nir.Conv2d)):
+        return float(np.count_nonzero(bias) * int(np.prod(shape[1:])))
+    return float(np.count_nonzero(np.broadcast_to(bias, shape)))
 
 
 def _source_shape(graph: nir.NIRGraph, name: str, signals: _Signals) -> tuple[int, ...]:
@@ -323,6 +375,38 @@ def count_ssa_node(node, signal: Callable[[str], torch.Tensor], rule: str) -> tu
 ATTENTION_COUNTERS: dict[str, Callable] = {"SpikingSelfAttention": count_ssa_node}
 
 
+def _composed_sources(src: str, graph: nir.NIRGraph, preds, signals: _Signals) -> list[tuple[str, str]] | None:
+    """(synapse, its binary source) pairs whose summed outputs make the real-valued signal `src`, or None."""
+    node = graph.nodes[src]
+    if isinstance(node, PASSTHROUGH_NODES):
+        pairs = [_composed_sources(p, graph, preds, signals) for p, _ in preds[src]]
+        return None if any(p is None for p in pairs) or not pairs else [x for p in pairs for x in p]
+    if isinstance(node, SYNAPSE_NODES) and preds[src] and all(signals.is_binary(p) for p, _ in preds[src]):
+        return [(src, p) for p, _ in preds[src]]
+    return None
+
+
+def _setup(graph: nir.NIRGraph, spikes: Mapping[str, object]):
+    unknown = sorted(set(spikes) - set(graph.nodes))
+    if unknown or not spikes:
+        raise KeyError(f"spikes must be keyed by node names of the graph; unknown: {unknown[:8]}, nodes: {list(graph.nodes)[:8]}...")
+    preds = _predecessors(graph)
+    signals = _Signals(graph, spikes, preds)
+    first = signals.get(next(n for n in graph.nodes if n in spikes))
+    return preds, signals, int(first.shape[0]), int(first.shape[1])
+
+
+def spike_counts(graph: nir.NIRGraph, spikes: Mapping[str, object]) -> dict[str, np.ndarray]:
+    """Spikes per neuron of every spiking node, summed over the steps, mean over the images (NIR shape).
+
+    The same signals `count_operations` counts from (Thresholds of stateless nodes derived), so chip-level
+    message and routing counts follow the same rules for every spike source.
+    """
+    _preds, signals, _steps, batch = _setup(graph, spikes)
+    return {name: signals.get(name).sum(dim=(0, 1)).numpy() / batch
+            for name, node in graph.nodes.items() if isinstance(node, SPIKING_NODES)}
+
+
 def count_operations(
     graph: nir.NIRGraph,
     spikes: Mapping[str, object],
@@ -330,23 +414,21 @@ def count_operations(
     encoder_per_step: bool = True,
     attention: str = "events",
     count_pooling: bool = True,
+    count_bias: bool = False,
 ) -> OperationCount:
     """Count operations per node and in total, per image, from spikes {node name: [T, B, ...] or [T, ...]}.
 
     Every spiking node of the graph must have recorded spikes, except Thresholds fed by stateless
     nodes (the max-pool and SDSA lowerings), which are derived. Real-valued inputs (the image) cost dense MACs
-    at each of T steps (`encoder_per_step`) or once. `attention` is the rule for the project's attention
-    extension node (`count_ssa_node`: events, ssa or dense); `count_pooling=False` leaves the pooling synapses (SumPool2d) out of the totals.
+    at each of T steps (`encoder_per_step`) or once. A synapse fed by other synapses' summed outputs (the
+    head on the residual stream) is charged the composed events (`composite_fanout`). `attention` is the rule
+    for the project's attention extension node (`count_ssa_node`: events, ssa or dense); `count_pooling=False`
+    leaves the pooling synapses (SumPool2d) out of the totals; `count_bias=True` adds one add per output per
+    step for every synapse with a nonzero bias (priced as an accumulate).
     """
     if attention not in ATTENTION_RULES:
         raise ValueError(f"attention rule must be one of {ATTENTION_RULES}, not {attention!r}")
-    unknown = sorted(set(spikes) - set(graph.nodes))
-    if unknown or not spikes:
-        raise KeyError(f"spikes must be keyed by node names of the graph; unknown: {unknown[:8]}, nodes: {list(graph.nodes)[:8]}...")
-    preds = _predecessors(graph)
-    signals = _Signals(graph, spikes, preds)
-    first = signals.get(next(n for n in graph.nodes if n in spikes))
-    steps, batch = int(first.shape[0]), int(first.shape[1])
+    preds, signals, steps, batch = _setup(graph, spikes)
     if time_steps is not None and time_steps != steps:
         raise ValueError(f"spikes have {steps} steps, time_steps says {time_steps}")
     result: dict[str, NodeOperations] = {}
@@ -357,11 +439,21 @@ def count_operations(
             for src, _ in preds[name]:
                 fanout = torch.as_tensor(synapse_fanout(node, _source_shape(graph, src, signals)))
                 dense = float(fanout.sum()) * steps * batch
+                composed = None if signals.is_binary(src) else _composed_sources(src, graph, preds, signals)
                 if signals.is_binary(src):
                     x = signals.get(src).reshape(steps, batch, *fanout.shape)
                     ops.synaptic_ops += float((x * fanout).sum())
                     ops.input_spikes += float(x.sum())
                     ops.dense_ops += dense
+                elif composed:
+                    ops.composed = True
+                    for upstream, source in composed:
+                        shape = _source_shape(graph, source, signals)
+                        fan = torch.as_tensor(composite_fanout(node, graph.nodes[upstream], shape))
+                        x = signals.get(source).reshape(steps, batch, *shape)
+                        ops.synaptic_ops += float((x * fan).sum())
+                        ops.input_spikes += float(x.sum())
+                        ops.dense_ops += float(fan.sum()) * steps * batch
                 else:
                     ops.encoder = ops.encoder or isinstance(graph.nodes[src], nir.Input)
                     scale = 1.0 if encoder_per_step or not ops.encoder else 1.0 / steps
@@ -369,6 +461,8 @@ def count_operations(
                     ops.dense_ops += dense * scale
             if ops.pooling and not count_pooling:
                 ops.synaptic_ops = ops.dense_ops = 0.0
+            if count_bias:
+                ops.bias_adds = _bias_adds(node) * steps * batch
             result[name] = ops
         elif isinstance(node, SPIKING_NODES):
             shape = _node_shape(node) or tuple(signals.get(name).shape[2:])
@@ -382,7 +476,8 @@ def count_operations(
             macs, acs, dense = ATTENTION_COUNTERS[kind](node, signals.get, attention)
             result[name] = NodeOperations(name, kind, synaptic_ops=acs, macs=macs, dense_ops=dense)
     for ops in result.values():
-        for f in ("synaptic_ops", "macs", "dense_ops", "input_spikes", "neuron_updates", "output_spikes"):
+        for f in ("synaptic_ops", "macs", "dense_ops", "input_spikes", "neuron_updates", "output_spikes", "bias_adds"):
             setattr(ops, f, getattr(ops, f) / batch)
-    options = {"encoder_per_step": encoder_per_step, "attention": attention, "count_pooling": count_pooling}
+    options = {"encoder_per_step": encoder_per_step, "attention": attention, "count_pooling": count_pooling,
+               "count_bias": count_bias, "head": "composed synaptic events (its input is the residual stream)"}
     return OperationCount(result, images=batch, time_steps=steps, options=options)

@@ -158,19 +158,44 @@ def draw_energy(per_layer: Mapping[str, float], per_profile: Mapping[str, Mappin
     """Left: energy per layer (one profile, joules); right: SNN (and ANN) energy per image per profile, log scale."""
     fig = _figure(12, 4)
     ax1, ax2 = fig.subplots(1, 2, width_ratios=[2, 1])
-    names = [n for n, e in per_layer.items() if e > 0]
+    names = [n for n, e in (per_layer or {}).items() if e]
     ax1.bar(range(len(names)), [per_layer[n] * 1e9 for n in names], color="tab:orange")
     ax1.set_xticks(range(len(names)), names, rotation=70, ha="right", fontsize=6)
     ax1.set_ylabel("energy per image (nJ)")
     profiles = list(per_profile)
-    models = list(next(iter(per_profile.values())))
+    models = list(dict.fromkeys(m for row in per_profile.values() for m in row))  # chip rows price the SNN only
     width = 0.8 / len(models)
     for i, model in enumerate(models):
-        ax2.bar(np.arange(len(profiles)) + i * width, [per_profile[p][model] * 1e6 for p in profiles], width, label=model)
+        values = [np.nan if per_profile[p].get(model) is None else per_profile[p][model] * 1e6 for p in profiles]
+        ax2.bar(np.arange(len(profiles)) + i * width, values, width, label=model)
     ax2.set_yscale("log")
     ax2.set_xticks(np.arange(len(profiles)) + 0.4 - width / 2, profiles, rotation=45, ha="right", fontsize=7)
     ax2.set_ylabel("energy per image (uJ)")
     ax2.legend(fontsize=7)
+    return fig
+
+
+def draw_chip_energy(per_chip: Mapping[str, Mapping[str, Mapping[str, float]]]) -> Figure:
+    """Energy per image on each chip, stacked by cost term (typical figures), error bars for the band.
+
+    per_chip: {label: {band: {term: joules}}}, as `ChipEnergy.energy` or the report's `energy_per_image_j`.
+    """
+    fig = _figure(max(4.5, 2.2 * len(per_chip) + 2.5), 4)
+    ax = fig.subplots()
+    labels = list(per_chip)
+    terms = list(dict.fromkeys(term for bands in per_chip.values() for term in bands["typical"]))
+    bottom = np.zeros(len(labels))
+    for term in terms:
+        values = np.array([per_chip[x]["typical"].get(term, 0.0) * 1e6 for x in labels])
+        ax.bar(labels, values, 0.6, bottom=bottom, label=term.replace("_", " "))
+        bottom += values
+    low = np.array([sum(per_chip[x]["low"].values()) * 1e6 for x in labels])
+    high = np.array([sum(per_chip[x]["high"].values()) * 1e6 for x in labels])
+    ax.errorbar(labels, bottom, yerr=np.clip([bottom - low, high - bottom], 0, None), fmt="none", ecolor="black", capsize=6,
+                label="band (low .. high)")
+    ax.set_ylabel("energy per image (uJ)")
+    ax.set_title("chip-level energy per image by cost term (work that is not native: counted, not priced)", fontsize=8)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 
 

@@ -60,11 +60,18 @@ def test_energy_table_quick_has_every_profile_with_positive_energies():
     rows = table_rows(out, "profile")
     assert {row[0] for row in rows} == set(PROFILES)
     for row in rows:
+        assert number(row[2]) > 0
+        if PROFILES[row[0]].chip:  # an ANN is not priced on a neuromorphic chip
+            assert row[3:7] == ["n/a"] * 4
+            continue
         snn, teacher, vit = (number(c) for c in row[2:5])
-        assert snn > 0 and teacher > 0 and vit > 0
+        assert teacher > 0 and vit > 0
         assert number(row[5]) == pytest.approx(teacher / snn, rel=0.02)
     counts = table_rows(out, "model")
-    assert int(counts[0][1]) > 0 and number(counts[0][4]) > 0  # parameters, student firing rate
+    assert int(counts[0][1]) > 0 and number(counts[0][5]) > 0  # parameters, student firing rate
+    assert "On the same 45 nm MAC array" in out and "cheaper" in out
+    chip = {row[0]: row for row in table_rows(out, "term")}
+    assert 0 < number(chip["total"][2]) <= number(chip["total"][1]) <= number(chip["total"][3])
 
 
 def test_scaling_quick_writes_a_png_and_grows_with_image_size(tmp_path):

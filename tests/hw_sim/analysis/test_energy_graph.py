@@ -127,3 +127,33 @@ def test_missing_or_bad_spikes_are_named():
         count_operations(small_graph(), {**spikes, "lif1": spikes["lif1"] * 0.7})
     with pytest.raises(KeyError, match="nosuch"):
         count_operations(small_graph(), {**spikes, "nosuch": spikes["lif2"]})
+
+
+def test_stacked_linear_fanout_is_per_channel():
+    """SDSA's token sum, weight [C, 1, N], and broadcast, [C, N, 1]: one matrix per channel."""
+    token_sum = nir.Linear(weight=np.ones((2, 1, 3)))
+    np.testing.assert_array_equal(synapse_fanout(token_sum, (2, 3)), np.ones((2, 3)))
+    broadcast = nir.Linear(weight=np.ones((2, 3, 1)))
+    np.testing.assert_array_equal(synapse_fanout(broadcast, (2, 1)), np.full((2, 1), 3.0))
+
+
+def test_the_head_on_a_sum_of_synapses_is_charged_the_composed_events():
+    """spikes -> two Affines summed -> a readout Affine: each spike reaches the readout outputs its paths reach."""
+    nodes = {
+        "input": nir.Input(input_type=np.array([3])),
+        "s": lif((3,)),
+        "a": nir.Affine(weight=np.array([[1.0, 0, 0], [0, 1, 0]]), bias=np.zeros(2)),
+        "b": nir.Affine(weight=np.array([[0.0, 0, 1], [0, 0, 0]]), bias=np.zeros(2)),
+        "head": nir.Affine(weight=np.array([[1.0, 0], [1.0, 1.0]]), bias=np.array([0.0, 2.0])),
+        "output": nir.Output(output_type=np.array([2])),
+    }
+    edges = [("input", "s"), ("s", "a"), ("s", "b"), ("a", "head"), ("b", "head"), ("head", "output")]
+    graph = nir.NIRGraph(nodes=nodes, edges=edges)
+    spikes = {"s": np.array([[[1.0, 1.0, 1.0]], [[1.0, 0.0, 0.0]]])}  # T=2
+    count = count_operations(graph, spikes, count_bias=True)
+    head = count.nodes["head"]
+    # through a: s0 -> a0 -> both outputs (2), s1 -> a1 -> output 1 (1); through b: s2 -> b0 -> both (2)
+    assert head.composed and head.macs == 0
+    assert head.synaptic_ops == (2 + 1 + 2) + 2  # step 0: all three spike; step 1: s0 only
+    assert head.dense_ops == 2 * (2 + 1) + 2 * (0 + 0 + 2)  # per step: a's sources (2, 1, 0) + b's (0, 0, 2)
+    assert head.bias_adds == 1 * 2  # one nonzero bias, two steps

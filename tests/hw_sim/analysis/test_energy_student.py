@@ -10,8 +10,11 @@ from spiking_fixtures import active_tiny_student
 
 from export import lower_spikingformer
 from export.executor import run_graph
-from hw_sim.analysis.energy import count_operations
+from hw_sim.analysis.chip_energy import chip_energy
+from hw_sim.analysis.energy import count_operations, spike_counts
 from hw_sim.analysis.spikformer_energy import count_spikformer_operations
+from hw_sim.chip.mapping import map_graph
+from hw_sim.chip.profile import load_chip
 from snnpar.models.recording import record_spikes
 
 
@@ -52,7 +55,7 @@ def test_norse_and_reference_executor_give_the_same_count(student_run):
     assert {n: o.synaptic_ops for n, o in a.nodes.items()} == {n: o.synaptic_ops for n, o in b.nodes.items()}
 
 
-def test_norse_and_lava_float_give_the_same_count(student_run):
+def test_norse_and_lava_float_give_the_same_count_and_chip_energy(student_run):
     _model, graph, images, spikes = student_run
     result = importlib.import_module("hw_sim.simulator.simulation").run(graph, images.numpy(), mode="float", progress=False)
     lava = {name: result.spikes[name] for name in spikes}
@@ -61,3 +64,7 @@ def test_norse_and_lava_float_give_the_same_count(student_run):
         assert (a.nodes[name].synaptic_ops, a.nodes[name].macs, a.nodes[name].output_spikes) == \
             (b.nodes[name].synaptic_ops, b.nodes[name].macs, b.nodes[name].output_spikes), name
     assert np.isclose(a.synaptic_ops, b.synaptic_ops) and a.synaptic_ops > 0
+    # the chip-level model reads the same counter: one answer for both spike sources
+    mapping = map_graph(graph, load_chip("loihi2"))
+    e_norse, e_lava = (chip_energy(mapping, c, spike_counts(graph, s)) for c, s in ((a, spikes), (b, lava)))
+    assert e_norse.total() == pytest.approx(e_lava.total()) and e_norse.counts == pytest.approx(e_lava.counts)
