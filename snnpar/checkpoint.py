@@ -200,11 +200,13 @@ def load_model(path: str | Path, map_location: str | torch.device = "cpu") -> tu
     missing, unexpected = _strict_keys(model, data["state_dict"])
     if missing or unexpected:
         raise UserError(f"checkpoint {path} does not fit preset {data['preset']!r}: missing keys {missing[:5]}, "
-                        f"unexpected keys {unexpected[:5]}")
+                        f"unexpected keys {unexpected[:5]}; the file was edited or written by another version: "
+                        "use the checkpoint `snnpar train` wrote, or `snnpar import` for a reference layout")
     try:
         model.load_state_dict(data["state_dict"])
     except RuntimeError as err:  # shapes that do not fit the preset
-        raise UserError(f"checkpoint {path} does not fit preset {data['preset']!r}: {mismatch_detail(err)}") from err
+        raise UserError(f"checkpoint {path} does not fit preset {data['preset']!r}: {mismatch_detail(err)}; the file was edited or "
+                        "written for another preset: use the checkpoint `snnpar train` wrote") from err
     card = ModelCard(data["preset"], data["model_kwargs"], data["attribute_names"], data["normalization"],
                      data.get("extra", {}), weights_fingerprint(data["state_dict"]))
     return model.to(map_location).eval(), card

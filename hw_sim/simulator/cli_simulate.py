@@ -63,7 +63,7 @@ def _load_images(args, shape, meta):
             with Image.open(path) as img:
                 pixels = img.convert("RGB").resize((shape[2], shape[1]))
         except (OSError, SyntaxError, ValueError) as err:  # missing, a folder, not an image, truncated
-            raise UserError(f"cannot read image {path}: {err}") from err
+            raise UserError(f"cannot read image {path}: {err}; give a whole PNG or JPEG file") from err
         out.append((np.asarray(pixels, dtype=np.float64).transpose(2, 0, 1) / 255.0 - mean) / std)
     return np.stack(out), list(meta.get("attribute_names") or [])
 
