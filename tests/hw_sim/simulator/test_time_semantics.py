@@ -48,12 +48,23 @@ def test_lowering_takes_dt_from_the_graph_or_the_caller_never_a_guess():
     assert lower(_if_graph(None), dt=0.25).nodes["if"].gain == 0.25
 
 
-@pytest.mark.filterwarnings("ignore::export.conventions.WriterResetWarning")
-def test_a_recurrent_graph_is_refused_naming_only_the_cycle():
-    graph = nir.read(PAPER / "braille_noDelay_noBias_subtract.nir")
-    with pytest.raises(UserError, match=r"nodes \['lif1.lif', 'lif1.w_rec'\] form a cycle") as err:
-        lower(graph, dt=1e-4)
-    assert "fc2" not in str(err.value) and "lif2" not in str(err.value)
+def _self_inhibiting_if() -> nir.NIRGraph:
+    """input -> a (w 1) -> n (IF, threshold 0.5) -> rec (w -1) -> n, as tests/export/test_recurrent_graphs.py."""
+    one = np.ones(1)
+    nodes = {"input": nir.Input(input_type=np.array([1])), "a": nir.Linear(weight=np.ones((1, 1))),
+             "n": nir.IF(r=one, v_threshold=0.5 * one, v_reset=0 * one), "rec": nir.Linear(weight=-np.ones((1, 1))),
+             "output": nir.Output(output_type=np.array([1]))}
+    edges = [("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0, "time_steps": 5})
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_a_recurrent_graph_runs_with_the_one_step_semantics(mode):
+    # by hand: t0 v = 1 > 0.5 spikes; t1 v = 0 + 1 - 1 (last step's spike through -1) = 0; t2 spikes; ...
+    lava = run(_self_inhibiting_if(), np.ones((1, 1)), mode=mode, progress=False)
+    assert lava.spikes["n"][:, 0, 0].tolist() == [1, 0, 1, 0, 1]
+    net = lower(nir.read(PAPER / "braille_noDelay_noBias_subtract.nir"), dt=1e-4, reset="subtract")
+    assert [(e.source, e.recurrent) for e in net.nodes["lif1.lif"].inputs] == [("lif1.w_rec", True), ("fc1", False)]
 
 
 @pytest.mark.parametrize("node, match", [
