@@ -100,3 +100,24 @@ def test_simulate_names_a_layer_that_never_fires(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "g.nir"), "--images", str(tmp_path / "a.png"), "--dt", "1e-3"]) == 0
     out = capsys.readouterr().out
     assert "NO SPIKES" in out and "warning: 1 spiking layers produced no spike at all in 3 steps: lif" in out
+
+
+@pytest.mark.parametrize("reset, expected", [("subtract", [0, 1, 1, 0, 1]), ("zero", [0, 1, 0, 1, 0])])
+def test_simulate_resets_by_subtraction_when_asked(tmp_path, reset, expected):
+    # by hand: IF (threshold 1) fed 0.75 a step; subtraction v = .75, 1.5 -> .5, 1.25 -> .25, 1, 1.75 -> .75;
+    # reset to zero: .75, 1.5 -> 0, .75, 1.5 -> 0, .75
+    shape = (3, 4, 4)
+    full = lambda v: np.full(shape, v)  # noqa: E731
+    nodes = {"input": nir.Input(input_type=np.array(shape)), "conv": nir.Conv2d(
+                 input_shape=(4, 4), weight=0.75 * np.eye(3)[:, :, None, None], stride=1, padding=0, dilation=1, groups=1,
+                 bias=np.zeros(3)),
+             "if": nir.IF(r=full(1.0), v_threshold=full(1.0), v_reset=full(0.0)), "output": nir.Output(output_type=np.array(shape))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "conv"), ("conv", "if"), ("if", "output")],
+                         metadata={"time_steps": 5, "dt": 1.0, "normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}})
+    write_graph(graph, tmp_path / "g.nir")
+    Image.fromarray(np.full((4, 4, 3), 255, dtype=np.uint8)).save(tmp_path / "a.png")  # the input is 1 everywhere
+    args = ["simulate", str(tmp_path / "g.nir"), "--images", str(tmp_path / "a.png"), "--reset", reset, "--mode"]
+    for mode in ("float", "fixed"):
+        assert main([*args, mode, "--out", str(tmp_path / mode)]) == 0
+        spikes = np.load(tmp_path / mode / "spikes.npz")["if"]  # [T, B, C, H, W]
+        assert spikes[:, 0].reshape(5, -1).T.tolist() == [expected] * 48, mode
