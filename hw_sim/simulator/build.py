@@ -155,7 +155,7 @@ def _build_neurons(node: Neurons, ln: LavaNetwork):
                       bias_mant=_to_lava(node.bias, node.shape), name=node.name, **reset)
         extra = dict(current_bias=_to_lava(node.current_bias, node.shape), reset_subtrahend=node.threshold,
                      recurrent_bias=_to_lava(node.recurrent_bias, node.shape))
-    if node.needs_lava_lif_reset:
+    if node.fits_lava_lif_reset:
         return LIFReset(**params)
     return RecurrentLIFReset(subtract=node.reset == "subtract", **extra, **params)
 

@@ -58,7 +58,7 @@ def cycle_members(net: Network) -> set[str]:
 def fusable_chains(net: Network, separate: frozenset[str] = frozenset()) -> list[list[str]]:
     """Maximal chains of two or more synapses / neuron groups (in signal order) that one process can run."""
     readers = consumers(net)
-    separate = separate | cycle_members(net) | {n.name for n in net.of_type(Neurons) if not n.needs_lava_lif_reset}
+    separate = separate | cycle_members(net) | {n.name for n in net.of_type(Neurons) if not n.fits_lava_lif_reset}
 
     def fusable(name: str) -> bool:
         return isinstance(net.nodes[name], (Synapse, Neurons)) and name not in separate

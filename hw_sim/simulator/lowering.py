@@ -110,7 +110,7 @@ class Neurons:
         return any(e.recurrent for e in self.inputs)
 
     @property
-    def needs_lava_lif_reset(self) -> bool:
+    def fits_lava_lif_reset(self) -> bool:
         """Whether Lava's own LIFReset runs this group exactly: no recurrent input, nothing into the current,
         reset to zero (otherwise `hw_sim.simulator.processes.neurons.RecurrentLIFReset` does)."""
         return not (self.has_recurrent_input or self.reset != "zero" or np.any(self.current_bias)
