@@ -7,9 +7,10 @@ zeroes u and v) at its depth, so Lava step t + depth of a node is NIR step t of 
 before its depth survives the reset; the pipeline changes when a value is computed, not the value. So each
 NIR step evaluates every node once, in topological order, from its inputs of that step.
 
-Adding to it: an edge's value comes from `_edge_value` (a one-step-delayed, recurrent edge would read the
-previous step's outputs there), and each neuron group's step from `lif_step` with its bias (a bias through
-the synaptic current would enter as a constant part of `a`). Not supported, as in Lava here: cycles.
+An edge's value comes from `_edge_value`: a recurrent edge reads its source's output of the previous NIR
+step, nothing at step 0 (Lava: the synapse's one-step delay, `RecurrentLIFReset` ignoring `a_rec` at the
+group's first step). Each neuron group's step is `lif_step` with its v-bias, its current bias (into u) plus,
+from step 1, its recurrent synapses' bias, and its reset (to zero or by subtraction).
 """
 
 from __future__ import annotations
@@ -100,6 +101,8 @@ class IntegerEvaluator:
         kept: dict[str, list[torch.Tensor]] = {n: [] for n in keep}
         readout: list[torch.Tensor] = []
         constant: dict[str, tuple[list[torch.Tensor], torch.Tensor]] = {}
+        late = {e.source for node in net.nodes.values() for e in getattr(node, "inputs", []) if e.recurrent}
+        previous: dict[str, torch.Tensor] = {}  # last step's outputs of the sources of recurrent edges
         for t in range(T):
             now: dict[str, torch.Tensor] = {}
             voltage: dict[str, torch.Tensor] = {}
@@ -111,21 +114,27 @@ class IntegerEvaluator:
                     if name in constant and all(a is b for a, b in zip(constant[name][0], sources)):
                         now[name] = constant[name][1]  # the same input as last step (direct encoding)
                     else:
-                        now[name] = self._synapse(node, self._sum(node.inputs, now, B))
+                        now[name] = self._synapse(node, self._sum(node.inputs, now, B, previous))
                         if all(isinstance(net.nodes[e.source], Input) for e in node.inputs):
                             constant[name] = (sources, now[name])
                 elif isinstance(node, Neurons):
                     fmt, bias = self.neurons[name]
-                    z, u, v = A.lif_step(*state[name], self._sum(node.inputs, now, B), fmt, bias)
+                    current_bias = fmt.current_bias
+                    if t > 0 and fmt.recurrent_bias is not None:
+                        current_bias = fmt.recurrent_bias if current_bias is None else current_bias + fmt.recurrent_bias
+                    current_bias = None if current_bias is None else current_bias.to(self.device)
+                    z, u, v = A.lif_step(*state[name], self._sum(node.inputs, now, B, previous), fmt, bias,
+                                         current_bias=current_bias, subtract=node.reset == "subtract")
                     state[name] = (u, v)
                     now[name] = z
                     if not node.spiking:  # a non-spiking group hands the readout its voltage
                         voltage[name] = v
                 elif isinstance(node, Attention):
-                    q, k, v = (self._edge_value(node.operands[r], now, B) for r in ("query", "key", "value"))
+                    q, k, v = (self._edge_value(node.operands[r], now, B, previous) for r in ("query", "key", "value"))
                     now[name] = A.attention(q, k, v, node.num_heads, self.quant.attention[name])
                 if name in kept:
                     kept[name].append(voltage.get(name, now[name]))
+            previous = {src: now[src] for src in late}
             readout.append(sum(voltage.get(e.source, now[e.source]).reshape(B, *net.readout.shape).to(DTYPE)
                                / self.units[e.source] for e in net.readout.inputs))
         logits = A.readout(torch.stack(readout), 1.0, self.offset)
@@ -134,11 +143,16 @@ class IntegerEvaluator:
         outputs = {n: torch.stack(v) for n, v in kept.items() if n not in spikes}
         return IntegerRun(logits, spikes, outputs)
 
-    def _edge_value(self, edge: Edge, now: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
-        return now[edge.source].reshape(batch, *edge.dst_shape)
+    def _edge_value(self, edge: Edge, now: dict[str, torch.Tensor], batch: int,
+                    previous: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """What the edge carries this step: its source's output, or last step's for a recurrent edge (None at
+        step 0: it adds nothing)."""
+        value = previous.get(edge.source) if edge.recurrent else now[edge.source]
+        return None if value is None else value.reshape(batch, *edge.dst_shape)
 
-    def _sum(self, edges: list[Edge], now: dict[str, torch.Tensor], batch: int) -> torch.Tensor:
-        values = [self._edge_value(e, now, batch) for e in edges]
+    def _sum(self, edges: list[Edge], now: dict[str, torch.Tensor], batch: int,
+             previous: dict[str, torch.Tensor]) -> torch.Tensor:
+        values = [v for v in (self._edge_value(e, now, batch, previous) for e in edges) if v is not None]
         total = values[0]
         for v in values[1:]:
             total = total + v

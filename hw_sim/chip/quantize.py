@@ -51,11 +51,16 @@ class FixedNeurons:
     du: int
     bias_mant: np.ndarray  # NIR shape, int
     bias_exp: int
+    current_bias: np.ndarray | None = None  # NIR shape, int, units of u (mantissa << exponent); None: none
+    recurrent_bias: np.ndarray | None = None  # the same, from the group's second step of each period
+    reset_subtrahend: int = 0  # reset by subtraction: v <- v - this
 
     def format(self) -> F.NeuronFormat:
         """The same parameters as torch's `snnpar.loihi2.formats.NeuronFormat` (for the integer evaluator)."""
+        optional = lambda x: None if x is None else torch.as_tensor(x, dtype=torch.float64)  # noqa: E731
         return F.NeuronFormat(self.scale, self.vth, self.dv, self.du,
-                              torch.as_tensor(self.bias_mant, dtype=torch.float64), self.bias_exp)
+                              torch.as_tensor(self.bias_mant, dtype=torch.float64), self.bias_exp,
+                              optional(self.current_bias), optional(self.recurrent_bias), self.reset_subtrahend)
 
 
 @dataclass
@@ -309,17 +314,26 @@ def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> No
         vth = int(node.threshold * 131071) >> 9 if node.spiking else MAX_VTH
         du = F.current_decay(node.current_decay)
         mant, exp, _ = F.bias_format(torch.as_tensor(node.bias * s * 64, dtype=torch.float64))
-        fmt = F.NeuronFormat(s, vth, dv, du, mant, exp)
+        fmt = F.NeuronFormat(s, vth, dv, du, mant, exp, F.current_bias_format(_tensor(node.current_bias), s),
+                             F.current_bias_format(_tensor(node.recurrent_bias), s),
+                             F.reset_subtrahend(node.threshold, s) if node.spiking else 0)
     else:
         fmt = F.neuron_format(node.threshold, node.decay, node.current_decay,
-                              torch.as_tensor(node.bias, dtype=torch.float64), s, node.spiking, node.firing_rule)
+                              torch.as_tensor(node.bias, dtype=torch.float64), s, node.spiking, node.firing_rule,
+                              _tensor(node.current_bias), _tensor(node.recurrent_bias))
     bias_v = node.bias * s * 64
     thr_err = F.threshold_error(node.threshold, s, fmt.vth, node.firing_rule) if node.spiking else 0.0
     bias_err = float(np.abs(fmt.bias.numpy() - bias_v).max(initial=0) / (s * 64))
+    integer = lambda x: None if x is None else x.numpy().astype(np.int32)  # noqa: E731
     q.neurons[node.name] = FixedNeurons(s, fmt.vth, fmt.dv, fmt.du, fmt.bias_mantissa.numpy().astype(np.int32),
-                                        fmt.bias_exp)
+                                        fmt.bias_exp,
+                                        integer(fmt.current_bias), integer(fmt.recurrent_bias), fmt.reset_subtrahend)
     q.report[node.name] = {"scale": s, "vth": fmt.vth, "threshold_rel_err": thr_err, "bias_abs_err": bias_err,
                            "decay_err": abs(fmt.dv / 4096 - node.decay) if node.decay < 1 else 0.0}
+
+
+def _tensor(x: np.ndarray | None) -> torch.Tensor | None:
+    return None if x is None else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
 def _check_saturation(net: Network, node: Neurons, bound: dict[str, float], s: int, trained: bool) -> None:

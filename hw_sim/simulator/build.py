@@ -4,7 +4,9 @@
 branch delays (`hw_sim.simulator.delays`), optionally quantises (`hw_sim.chip.quantize`), then `PROCESS_BUILDERS` turns
 each node into one Lava process: Input -> RingBuffer (graded source, all presentations back to back),
 Synapse -> Dense or Conv, Neurons -> LIFReset (du = 1, or dt/tau_syn for CubaLIF; state zeroed at the
-group's depth in every presentation, so no host intervention between steps or images),
+group's depth in every presentation, so no host intervention between steps or images), or RecurrentLIFReset
+(`hw_sim.simulator.processes.neurons`) for a group with recurrent edges (into its `a_rec` port), a bias into
+its current or reset by subtraction,
 Attention -> SpikingSelfAttention; a
 DelayLine per signal that some consumer needs later. Flatten edges become Lava virtual ports
 (transpose/reshape), fan-in several connections into one port. Then, unless `fuse=False`, each chain of
@@ -89,7 +91,9 @@ class LavaNetwork:
         if isinstance(node, Attention):
             ports = {"query": proc.q_in, "key": proc.k_in, "value": proc.v_in}
             return [ports[role] for role in node.operands]
-        return [proc.a_in if isinstance(node, Neurons) else proc.s_in] * len(node.inputs)
+        if isinstance(node, Neurons):
+            return [proc.a_rec if e.recurrent else proc.a_in for e in node.inputs]
+        return [proc.s_in] * len(node.inputs)
 
     def signal_ports(self, names: list[str]) -> list[tuple[object, list[tuple[str | None, tuple[int, ...]]]]]:
         """Out ports that carry the signals `names` (spikes of neuron groups, outputs of synapses), each with
@@ -133,17 +137,32 @@ def _build_neurons(node: Neurons, ln: LavaNetwork):
     plus a multiple of T), so whatever reached it before (its bias, the previous image) is forgotten."""
     from lava.proc.lif.process import LIFReset
 
+    from hw_sim.simulator.processes.neurons import RecurrentLIFReset
+
     shape = lava_shape(node.shape)
     period = ln.time_steps
     reset = dict(reset_interval=period, reset_offset=(node.depth + 1) % period)  # time_step counts from 1
     if ln.mode == "fixed":
         f = ln.quant.neurons[node.name]
-        return LIFReset(shape=shape, du=f.du, dv=f.dv, vth=f.vth,
-                        bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
-                        bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
-    vth = node.float_threshold if node.spiking else FLOAT_NEVER_SPIKES
-    return LIFReset(shape=shape, du=node.current_decay, dv=node.decay, vth=vth,
-                    bias_mant=_to_lava(node.bias, node.shape), name=node.name, **reset)
+        params = dict(shape=shape, du=f.du, dv=f.dv, vth=f.vth,
+                      bias_mant=_to_lava(f.bias_mant, node.shape).astype(np.int32),
+                      bias_exp=np.full(shape, f.bias_exp, np.int32), name=node.name, **reset)
+        extra = dict(current_bias=_integers(f.current_bias, node.shape), reset_subtrahend=f.reset_subtrahend,
+                     recurrent_bias=_integers(f.recurrent_bias, node.shape))
+    else:
+        vth = node.float_threshold if node.spiking else FLOAT_NEVER_SPIKES
+        params = dict(shape=shape, du=node.current_decay, dv=node.decay, vth=vth,
+                      bias_mant=_to_lava(node.bias, node.shape), name=node.name, **reset)
+        extra = dict(current_bias=_to_lava(node.current_bias, node.shape), reset_subtrahend=node.threshold,
+                     recurrent_bias=_to_lava(node.recurrent_bias, node.shape))
+    if node.fits_lava_lif_reset:
+        return LIFReset(**params)
+    return RecurrentLIFReset(subtract=node.reset == "subtract", **extra, **params)
+
+
+def _integers(x: np.ndarray | None, shape) -> np.ndarray:
+    """A fixed-point group's optional integer bias in Lava layout (zeros where it has none)."""
+    return _to_lava(np.zeros(shape) if x is None else x, shape).astype(np.int32)
 
 
 def _build_synapse(node: Synapse, ln: LavaNetwork):
@@ -198,7 +217,7 @@ def process_models(conv_model: str = "vectorised") -> dict[type, dict[str, type]
     from lava.proc.monitor.models import PyMonitorModel
     from lava.proc.monitor.process import Monitor
 
-    from hw_sim.simulator.processes import chain, ssa
+    from hw_sim.simulator.processes import chain, neurons, ssa
     from hw_sim.simulator.processes import conv as fast_conv
 
     if conv_model == "vectorised":
@@ -213,6 +232,8 @@ def process_models(conv_model: str = "vectorised") -> dict[type, dict[str, type]
         Dense: {"floating_pt": PyDenseModelFloat, "fixed_pt": PyDenseModelBitAcc},
         Conv: conv,
         LIFReset: {"floating_pt": PyLifResetModelFloat, "fixed_pt": PyLifResetModelBitAcc},
+        neurons.RecurrentLIFReset: {"floating_pt": neurons.PyRecurrentLifResetModelFloat,
+                                    "fixed_pt": neurons.PyRecurrentLifResetModelFixed},
         ssa.SpikingSelfAttention: {"floating_pt": ssa.PySSAModelFloat, "fixed_pt": ssa.PySSAModelFixed},
         chain.FusedChain: {"floating_pt": chain.PyFusedChainModelFloat, "fixed_pt": chain.PyFusedChainModelFixed},
         Monitor: {"floating_pt": PyMonitorModel, "fixed_pt": PyMonitorModel},
@@ -239,7 +260,8 @@ def _fuse(ln: LavaNetwork, chains: list[list[str]], conv_model: str) -> None:
 
 def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = None,
           quant: Quantization | None = None, dt: float | None = None, presentations: int = 1,
-          fuse: bool = True, separate: frozenset[str] = frozenset(), conv_model: str = "vectorised") -> LavaNetwork:
+          fuse: bool = True, separate: frozenset[str] = frozenset(), conv_model: str = "vectorised",
+          reset: str | None = None) -> LavaNetwork:
     """Lava processes for a graph (or a lowered network), connected; `T` steps per presentation,
     `presentations` inputs (images) back to back in the source, pipelined (see `LavaNetwork`). With `fuse`,
     chains of layers share one process (`hw_sim.simulator.fusion`), except the nodes in `separate`."""
@@ -247,7 +269,7 @@ def build(graph: nir.NIRGraph | Network, mode: str = "float", T: int | None = No
 
     if mode not in ("float", "fixed"):
         raise ValueError(f"mode must be 'float' or 'fixed', not {mode!r}")
-    net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
+    net = graph if isinstance(graph, Network) else lower(graph, dt=dt, reset=reset)
     taps = align_branch_delays(net)
     T = T or net.time_steps
     if not T:

@@ -13,7 +13,7 @@ import argparse
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Simulate a NIR graph (from `snnpar export-nir`, or any graph of Conv/Affine/Linear/SumPool2d/LIF/IF/LI/"
-        "Threshold nodes) in Lava's Loihi 2 simulator on a few images: float (floating_pt, spike-exact against "
+        "CubaLIF/CubaLI/Threshold nodes, recurrent edges included) in Lava's Loihi 2 simulator on a few images: float (floating_pt, spike-exact against "
         "the graph) or fixed (Loihi 2 integer formats). Prints each neuron layer's depth (Lava steps behind the "
         "graph) and firing rate, the number of Lava processes, wall time, peak memory and the predicted "
         "attributes. Example: snnpar simulate model.nir --images a.png b.png --mode float --out sim/")
@@ -30,6 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dt", type=float, default=None,
                         help="time step in seconds, for graphs whose metadata has none (snnTorch's export assumes "
                         "1e-4, Sinabs writes discrete-time graphs: 1); an error where it contradicts the metadata")
+    parser.add_argument("--reset", choices=["zero", "subtract"], default=None,
+                        help="reset after a spike: zero (NIR's v <- v_reset, the default) or subtract (v <- v - "
+                        "v_threshold, for networks trained with it; snnTorch's export stores v_reset = 0 either way, "
+                        "and leaving --reset out of such a graph warns)")
     parser.add_argument("--out", help="folder for spikes.npz and summary.json")
     parser.add_argument("--no-fuse", action="store_true", help="one Lava process per layer instead of one per "
                         "chain of layers (same results, slower; for inspecting single processes)")
@@ -91,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     meta = dict(graph.metadata or {})
     shape = input_shape(graph, args.model)
     images, names = _load_images(args, shape, meta)
-    result = simulate(graph, images, mode=args.mode, T=args.T, dt=args.dt, fuse=not args.no_fuse, source=args.model)
+    result = simulate(graph, images, mode=args.mode, T=args.T, dt=args.dt, fuse=not args.no_fuse, source=args.model,
+                      reset=args.reset)
     silent = silent_layers(graph, result.spikes)
     for name, s in result.spikes.items():
         print(f"{name:40s} depth {result.depth[name]:3d}  rate {s.mean():.4f}{'  NO SPIKES' if name in silent else ''}")
@@ -108,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         out = Path(args.out)
         for fname, writer in (("spikes.npz", lambda f: np.savez_compressed(f, **result.spikes)),
                               ("summary.json", lambda f: f.write(json.dumps({
-                                  "mode": args.mode, "logits": result.logits.tolist(), "attribute_names": names,
+                                  "mode": args.mode, "reset": args.reset or "zero", "logits": result.logits.tolist(), "attribute_names": names,
                                   "predictions": result.predictions.astype(int).tolist(), "depth": result.depth,
                                   "timings": result.timings, "num_processes": result.num_processes}, indent=1)
                                   .encode()))):

@@ -6,7 +6,10 @@ time in messages. A chain u1 -> u2 -> ... -> uk, where each link is the consumer
 producer's only consumer, undelayed and not re-shaped, computes nothing any other process needs in
 between, so `hw_sim.simulator.processes.chain` can run it in one process with the same per-step semantics (each
 synapse still delivers one step late). Only synapses and neuron groups are fused; the input, attention and
-anything named in `separate` (e.g. groups whose voltage a Monitor probes) keep their own process.
+anything named in `separate` (e.g. groups whose voltage a Monitor probes) keep their own process. Nodes on a
+cycle keep theirs too: a chain receives before it sends, so a chain on a cycle would wait on itself, while
+Lava's own Dense sends last step's sum first (that is what lets a recurrent network run); and so do groups
+that need `RecurrentLIFReset` (two in ports).
 This module only decides the grouping; `hw_sim.simulator.build` makes the processes.
 """
 
@@ -24,9 +27,38 @@ def consumers(net: Network) -> dict[str, list[str]]:
     return readers
 
 
+def cycle_members(net: Network) -> set[str]:
+    """The nodes on some cycle: for each recurrent edge src -> dst, those on a forward path from dst to src."""
+    late = [(e.source, node.name) for node in net.nodes.values() for e in getattr(node, "inputs", []) if e.recurrent]
+    if not late:
+        return set()
+    readers = {name: [] for name in net.nodes}
+    for node in net.nodes.values():
+        for e in getattr(node, "inputs", []):
+            if not e.recurrent:
+                readers[e.source].append(node.name)
+
+    def reach(start: str, step) -> set[str]:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in step(todo.pop()):
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return seen
+
+    members: set[str] = set()
+    for src, dst in late:
+        ancestors = reach(src, lambda n: [e.source for e in net.nodes[n].inputs if not e.recurrent]
+                          if hasattr(net.nodes[n], "inputs") else [])
+        members |= reach(dst, lambda n: readers[n]) & ancestors
+    return members
+
+
 def fusable_chains(net: Network, separate: frozenset[str] = frozenset()) -> list[list[str]]:
     """Maximal chains of two or more synapses / neuron groups (in signal order) that one process can run."""
     readers = consumers(net)
+    separate = separate | cycle_members(net) | {n.name for n in net.of_type(Neurons) if not n.fits_lava_lif_reset}
 
     def fusable(name: str) -> bool:
         return isinstance(net.nodes[name], (Synapse, Neurons)) and name not in separate

@@ -9,36 +9,41 @@ One small function per NIR node type (`NODE_LOWERINGS`) turns a node into what L
   dv = 1 (memoryless), gain 1; LI: non-spiking LIF;
 - CubaLIF/CubaLI -> `Neurons` with a synaptic current: NIR's i <- i + b(w_in x - i), v <- v + a(v_leak - v + r i)
   with b = dt/tau_syn is Lava's u <- u(1 - du) + input, v <- v(1 - dv) + u + bias for u = a r i: du = b,
-  dv = a, gain a*r*b*w_in. A synapse bias would enter through the current, which Lava's v-bias cannot do,
-  so it is refused;
+  dv = a, gain a*r*b*w_in. A synapse bias o enters the current as NIR says: i <- i + b(w_in (x + o) - i) is
+  u <- u(1 - du) + gain x + gain o, a constant `current_bias` = gain * o added to u every step (not Lava's
+  v-bias, which would skip the current's filtering);
 - Flatten -> no node: a re-indexing of the edges through it;
 - the project's SpikingSelfAttention extension -> `Attention` (a custom Lava process).
 Synapse biases travel as offsets through later linear synapses into the neurons' biases or the readout.
-dt is the graph's metadata or the caller's (export.conventions); a graph that is not one flat graph of known
-nodes, or has a cycle, is refused in one line naming the nodes. Depths and delays are not decided here (see `hw_sim.simulator.delays`), nor fixed-point formats (`hw_sim.chip.quantize`).
+Recurrent edges are the executor's (`export.executor.execution_plan`: an edge closing a cycle on the walk from
+the Input) and carry the previous step; they may only enter neuron groups (`Edge.recurrent`; a bias through
+a recurrent synapse is the group's `recurrent_bias`, absent at the first step as the edge's value is).
+dt is the graph's metadata or the caller's, the reset mode the caller's (export.conventions); a graph that is
+not one flat graph of known nodes is refused in one line naming the nodes. Depths and delays are not decided here (see `hw_sim.simulator.delays`), nor fixed-point formats (`hw_sim.chip.quantize`).
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import nir
 import numpy as np
 
-from export.conventions import WriterResetWarning, firing_rule, resolve_dt, writer_stores_zero_reset
-from export.graph_checks import check_flat_graph, cycle_nodes, unknown_type_error
+from export.conventions import check_reset, firing_rule, resolve_dt, warn_if_writer_meant_subtraction
+from export.graph_checks import check_flat_graph, unknown_type_error
 from snnpar.errors import UserError
 
 
 @dataclass
 class Edge:
-    """A signal from `source` into a node, re-shaped from `src_shape` to `dst_shape` (Flatten), `delay` steps late."""
+    """A signal from `source` into a node, re-shaped from `src_shape` to `dst_shape` (Flatten), `delay` steps late;
+    a `recurrent` edge (one that closes a cycle) carries the source's value of the previous NIR step."""
 
     source: str
     src_shape: tuple[int, ...]
     dst_shape: tuple[int, ...]
     delay: int = 0
+    recurrent: bool = False
 
 
 @dataclass
@@ -79,8 +84,9 @@ class Synapse:
 
 @dataclass
 class Neurons:
-    """A Lava LIF group: v <- v (1 - decay) + gain * I + bias; spike v > threshold (v >= threshold where
-    firing_rule is ">="); reset to 0."""
+    """A Lava LIF group: u <- u (1 - current_decay) + gain * I + current_bias, v <- v (1 - decay) + u + bias;
+    spike v > threshold (v >= threshold where firing_rule is ">="); reset to 0, or v <- v - threshold where
+    reset is "subtract". Recurrent inputs and `recurrent_bias` (into u) count from the group's second step."""
 
     name: str
     nir_type: str
@@ -95,6 +101,20 @@ class Neurons:
     bias: np.ndarray | None = None  # leak_bias + gain * incoming offsets (set by `lower`)
     depth: int = 0
     firing_rule: str = ">"  # the NIR node's metadata ``firing_rule``; NIR's own LIF fires on ">"
+    reset: str = "zero"  # "zero" (NIR's v <- v_reset = 0) or "subtract" (v <- v - threshold)
+    current_bias: np.ndarray | None = None  # gain * offsets entering through the synaptic current (set by `lower`)
+    recurrent_bias: np.ndarray | None = None  # gain * offsets of recurrent synapses, into u from step 1 (`lower`)
+
+    @property
+    def has_recurrent_input(self) -> bool:
+        return any(e.recurrent for e in self.inputs)
+
+    @property
+    def fits_lava_lif_reset(self) -> bool:
+        """Whether Lava's own LIFReset runs this group exactly: no recurrent input, nothing into the current,
+        reset to zero (otherwise `hw_sim.simulator.processes.neurons.RecurrentLIFReset` does)."""
+        return not (self.has_recurrent_input or self.reset != "zero" or np.any(self.current_bias)
+                    or np.any(self.recurrent_bias))
 
     @property
     def float_threshold(self) -> float:
@@ -285,11 +305,11 @@ def _lower_pool(name, node, dt):
 
 def _reset_is_zero(name, node):
     if np.any(np.asarray(node.v_reset) != 0):
-        raise ValueError(f"node {name!r}: Lava's LIF resets to 0, but v_reset = {np.unique(node.v_reset)}")
+        raise ValueError(f"node {name!r}: Lava's LIF resets to 0, but v_reset = {np.unique(node.v_reset)} (reset by "
+                         "subtraction ignores v_reset: pass reset='subtract' if the network was trained with it)")
 
 
 def _lower_lif(name, node, dt):
-    _reset_is_zero(name, node)
     decay = _uniform(name, "dt/tau", dt / np.asarray(node.tau, dtype=np.float64))
     gain = decay * _uniform(name, "r", node.r)
     leak = decay * np.asarray(node.v_leak, dtype=np.float64)
@@ -298,7 +318,6 @@ def _lower_lif(name, node, dt):
 
 
 def _lower_if(name, node, dt):
-    _reset_is_zero(name, node)
     shape = _shape(node, "output")
     return Neurons(name, "IF", shape, 0.0, dt * _uniform(name, "r", node.r),
                    _uniform(name, "v_threshold", node.v_threshold), np.zeros(shape),
@@ -314,8 +333,6 @@ def _lower_li(name, node, dt):
 def _lower_cuba(name, node, dt):
     kind = type(node).__name__
     spiking = isinstance(node, nir.CubaLIF)
-    if spiking:
-        _reset_is_zero(name, node)
     current = _uniform(name, "dt/tau_syn", dt / np.asarray(node.tau_syn, dtype=np.float64))
     decay = _uniform(name, "dt/tau_mem", dt / np.asarray(node.tau_mem, dtype=np.float64))
     gain = decay * _uniform(name, "r", node.r) * current * _uniform(name, "w_in", node.w_in)
@@ -358,35 +375,36 @@ def _is_attention(node) -> bool:
     return type(node).__name__ == "SpikingSelfAttention" or getattr(node, "extension", None) == "SpikingSelfAttention"
 
 
-def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
-    """Lower a NIR graph (one Input, one Output) to a `Network`; errors name the node and the fix."""
+def lower(graph: nir.NIRGraph, dt: float | None = None, reset: str | None = None) -> Network:
+    """Lower a NIR graph (one Input, one Output) to a `Network`; errors name the node and the fix.
+    `reset`: "zero" (NIR's rule, the default) or "subtract" (v <- v - v_threshold), as `export.executor.run_graph`."""
     check_flat_graph(graph, "hw_sim")
     meta = dict(graph.metadata or {})
     dt = resolve_dt(graph, dt)
-    if writer_stores_zero_reset(graph):
-        warnings.warn("the graph's neurons follow snnTorch's export convention, which stores v_reset = 0 whatever "
-                      "reset the network was trained with (snnTorch's default is subtraction); hw_sim resets to "
-                      "v_reset = 0, so a network trained with subtraction will fire differently", WriterResetWarning,
-                      stacklevel=2)
+    warn_if_writer_meant_subtraction(graph, reset)
+    reset = check_reset(reset)
     preds: dict[str, list[str]] = {name: [] for name in graph.nodes}
     for src, dst in graph.edges:
         preds[dst].append(src)
+    recurrent = _recurrent_edges(graph)
     nodes: dict = {}
     readout = None
 
-    def producers(name: str, dst_shape: tuple[int, ...]) -> list[Edge]:
-        """Edges into a node, seen through Flatten nodes as re-indexing."""
+    def producers(name: str, dst: str, dst_shape: tuple[int, ...], late: bool = False) -> list[Edge]:
+        """Edges into `dst` from `name`, seen through Flatten nodes as re-indexing; `late`: a recurrent edge
+        on the way."""
         node = graph.nodes[name]
+        late = late or (name, dst) in recurrent
         if isinstance(node, nir.Flatten):
-            return [e for p in preds[name] for e in producers(p, dst_shape)]
+            return [e for p in preds[name] for e in producers(p, name, dst_shape, late)]
         if isinstance(node, nir.Input):
-            return [Edge(name, _shape(node, "output"), dst_shape)]
+            return [Edge(name, _shape(node, "output"), dst_shape, recurrent=late)]
         lowered = nodes.get(name)
         src_shape = (lowered.out_shape if isinstance(lowered, Synapse) else
                      lowered.shape if isinstance(lowered, Attention) else _shape(node, "output"))
-        return [Edge(name, src_shape, dst_shape)]
+        return [Edge(name, src_shape, dst_shape, recurrent=late)]
 
-    for name in _topological(graph, preds):
+    for name in _topological(graph, preds, recurrent):
         node = graph.nodes[name]
         if isinstance(node, nir.Input):
             nodes[name] = Input(name, _shape(node, "output"))
@@ -394,7 +412,7 @@ def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
             continue
         elif isinstance(node, nir.Output):
             readout = Readout(name, _shape(node, "input"),
-                              [e for p in preds[name] for e in producers(p, _shape(node, "input"))])
+                              [e for p in preds[name] for e in producers(p, name, _shape(node, "input"))])
         elif _is_attention(node):
             att = _lower_attention(name, node, dt)
             for role, edge in att.operands.items():
@@ -404,31 +422,49 @@ def lower(graph: nir.NIRGraph, dt: float | None = None) -> Network:
         elif type(node) in NODE_LOWERINGS:
             lowered = NODE_LOWERINGS[type(node)](name, node, dt)
             in_shape = lowered.in_shape if isinstance(lowered, Synapse) else lowered.shape
-            lowered.inputs = [e for p in preds[name] for e in producers(p, in_shape)]
+            lowered.inputs = [e for p in preds[name] for e in producers(p, name, in_shape)]
+            if isinstance(lowered, Neurons) and lowered.spiking and lowered.nir_type != "Threshold":
+                lowered.reset = reset
+                if reset == "zero":
+                    _reset_is_zero(name, node)
             nodes[name] = lowered
         else:
             raise unknown_type_error(name, node, "hw_sim (Lava)", [t.__name__ for t in NODE_LOWERINGS]
                                      + ["Flatten", "Input", "Output", "SpikingSelfAttention"])
     if readout is None or sum(isinstance(n, Input) for n in nodes.values()) != 1:
         raise ValueError("the graph needs exactly one Input and one Output node")
+    for node in [*nodes.values(), readout]:
+        late = [e.source for e in getattr(node, "inputs", []) if e.recurrent]
+        if late and not isinstance(node, Neurons):
+            raise UserError(f"the edge {late[0]!r} -> {node.name!r} closes a cycle into a {type(node).__name__.lower()}; "
+                            "hw_sim takes recurrent edges into neuron nodes only (list the edges so that the walk from "
+                            "the Input enters the cycle at its neurons, or run it with export.executor.run_graph)")
     net = Network(nodes, readout, dt, meta.get("time_steps"), meta)
     _resolve_gains_and_offsets(net)
     return net
 
 
-def _topological(graph: nir.NIRGraph, preds: dict[str, list[str]]) -> list[str]:
-    cycles = cycle_nodes(graph)
-    if cycles:
-        raise UserError(f"nodes {cycles[0]} form a cycle (a recurrent edge); hw_sim does not map recurrent graphs to "
-                        "Lava yet: export.executor.run_graph runs them")
+def _recurrent_edges(graph: nir.NIRGraph) -> set[tuple[str, str]]:
+    """The executor's recurrent edges (`export.executor.execution_plan`), so that both run the same graph."""
+    from export.executor import execution_plan
+
+    inputs = [name for name, node in graph.nodes.items() if isinstance(node, nir.Input)]
+    if len(inputs) != 1:
+        return set()  # `lower` refuses the graph below, naming the Input nodes
+    return execution_plan(graph, inputs[0])[1]
+
+
+def _topological(graph: nir.NIRGraph, preds: dict[str, list[str]], recurrent: set[tuple[str, str]]) -> list[str]:
+    """Depth-first post-order over the edges that are not recurrent (acyclic by construction)."""
     order, seen = [], set()
 
     def visit(name):
         if name in seen:
             return
-        for p in preds[name]:
-            visit(p)
         seen.add(name)
+        for p in preds[name]:
+            if (p, name) not in recurrent:
+                visit(p)
         order.append(name)
 
     for name in graph.nodes:
@@ -483,16 +519,17 @@ def _resolve_gains_and_offsets(net: Network) -> None:
             upstream = _incoming_offset(net, node.inputs, node.in_shape)
             node.offset = node.bias + (node.apply(upstream) if np.any(upstream) else 0.0)
         elif isinstance(node, Neurons):
-            offset = _incoming_offset(net, node.inputs, node.shape)
-            if node.current_decay < 1 and np.any(offset):
-                raise ValueError(f"node {node.name!r} ({node.nir_type}): the synapses feeding it have biases, which "
-                                 "would enter through its synaptic current; Lava's LIF adds bias to v only. Export "
-                                 "those layers without bias, or use LIF neurons")
-            node.bias = node.leak_bias + node.gain * offset
+            offset = _incoming_offset(net, [e for e in node.inputs if not e.recurrent], node.shape)
+            if node.current_decay < 1:  # the offset is part of the input the current filters
+                node.bias, node.current_bias = node.leak_bias, node.gain * offset
+            else:  # u is this step's input alone: into u or into v is the same; v's bias, as Lava's LIF has it
+                node.bias, node.current_bias = node.leak_bias + node.gain * offset, np.zeros(node.shape)
         elif isinstance(node, Readout):
             node.offset = _incoming_offset(net, node.inputs, node.shape)
             gains = {net.nodes[e.source].gain for e in node.inputs if isinstance(net.nodes[e.source], Synapse)}
             node.gain = gains.pop() if len(gains) == 1 else 1.0
+    for node in net.of_type(Neurons):  # recurrent synapses come later in the order: their offsets are known now
+        node.recurrent_bias = node.gain * _incoming_offset(net, [e for e in node.inputs if e.recurrent], node.shape)
 
 
 def _incoming_offset(net: Network, edges: list[Edge], shape) -> np.ndarray:

@@ -191,10 +191,12 @@ def import_lava_runtime() -> None:
 def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: float | None = None,
         quantization: QuantizationConfig | Quantization = QuantizationConfig(), record: list[str] | None = None,
         probe_voltage: tuple[str, ...] = (), conv_model: str = "vectorised", progress: bool = True,
-        hardware: bool = False, fuse: bool = True, source: str | os.PathLike | None = None) -> SimulationResult:
+        hardware: bool = False, fuse: bool = True, source: str | os.PathLike | None = None,
+        reset: str | None = None) -> SimulationResult:
     """Simulate a NIR graph in Lava for each image; see the module docstring. `fuse=False` gives every
     layer its own Lava process (slower, same results). `source` names the graph in messages (default:
-    its path, or "the graph")."""
+    its path, or "the graph"). `reset`: "zero" (NIR's rule, the default) or "subtract" (v <- v - v_threshold),
+    as `export.executor.run_graph`; left unset it warns where the graph's writer stores 0 for subtraction."""
     import_lava_runtime()
     from tqdm import tqdm
 
@@ -206,7 +208,7 @@ def run(graph_or_path, images, mode: str = "float", T: int | None = None, dt: fl
     source = source or (graph_or_path if isinstance(graph_or_path, (str, os.PathLike)) else "the graph")
     graph = load_graph(graph_or_path)
     with graph_errors(source):
-        net = graph if isinstance(graph, Network) else lower(graph, dt=dt)
+        net = graph if isinstance(graph, Network) else lower(graph, dt=dt, reset=reset)
     T = int(T or net.time_steps or 0)
     if T <= 0:
         raise UserError(f"{source}: number of time steps unknown: the graph has no metadata 'time_steps'; pass --T "

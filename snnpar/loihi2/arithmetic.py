@@ -84,23 +84,30 @@ SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 
 def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronFormat, bias: torch.Tensor | None = None,
-             spike_fn: SpikeFn | None = None, detach_reset: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             spike_fn: SpikeFn | None = None, detach_reset: bool = False, current_bias: torch.Tensor | None = None,
+             subtract: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's PyLifModelBitAcc: (spikes, u, v) for integer input a.
 
     `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
     v - (vth << 6), in units of real voltage, to spikes (QAT: a surrogate; default: v > vth << 6);
     `detach_reset` keeps the spike's gradient out of the reset (the reference's detach_reset=True).
+    `current_bias` (integer, units of u) is added to u after the input, before the wrap (hw_sim's
+    RecurrentLIFReset); `subtract`: v <- v - fmt.reset_subtrahend on a spike instead of v <- 0.
     """
     current = a * 2**ACTIVATION_SHIFT
     if fmt.du != NO_CURRENT:  # du = 4095 (+1) decays u to exactly 0: u is this step's input alone
         current = decay(u, DECAY_UNITY - (fmt.du + 1)) + current
+    if current_bias is not None:
+        current = current + current_bias
     u = wrap_current(current)
     v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + (fmt.bias if bias is None else bias))
     if spike_fn is None:  # the integer model: an integer comparison; spikes in float32 (0/1: exact)
         fired = v > fmt.vth * 2**ACTIVATION_SHIFT
-        return fired.to(torch.float32), u, v.masked_fill(fired, 0.0)
+        after = v - fired * float(fmt.reset_subtrahend) if subtract else v.masked_fill(fired, 0.0)
+        return fired.to(torch.float32), u, after
     z = spike_fn((v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT))
-    return z, u, v * (1 - (z.detach() if detach_reset else z))
+    reset = z.detach() if detach_reset else z
+    return z, u, (v - reset * fmt.reset_subtrahend if subtract else v * (1 - reset))
 
 
 def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int,

@@ -4,7 +4,10 @@ Formats (lava-nc 0.10.0 fixed_pt models, bit for bit):
 - synaptic input a is an integer; the LIF adds a << 6 to its current u (24-bit, wraps);
 - u <- u * (4096 - (du + 1)) >> 12 + (a << 6)  (du: 12-bit, Lava adds a hidden +1; du = 4095: no current);
 - v <- v * (4096 - dv) >> 12 + u + bias, clipped to 24 bits; the products are shifted sign-magnitude;
-- spike v > vth << 6 (vth: 17-bit), then v = 0; bias = mantissa (13-bit signed) << exponent (0..7);
+- spike v > vth << 6 (vth: 17-bit), then v = 0 (reset by subtraction: v - threshold * S * 64, rounded);
+  bias = mantissa (13-bit signed) << exponent (0..7);
+- a bias into the current (a synapse bias before a CubaLIF; a recurrent synapse's bias) is the same format in
+  units of u, added to u after the input's << 6, before the wrap;
 - Dense weights: 8-bit with a shared exponent on the accumulated sum (mixed signs lose the lowest bit: even
   values in [-256, 254]); Lava's Conv ignores its weight exponent, so conv weights are an 8-bit mantissa << e
   (e >= 0) and conv outputs wrap to 24 bits.
@@ -67,6 +70,9 @@ class NeuronFormat:
     du: int
     bias_mantissa: torch.Tensor  # int-valued float64, NIR shape
     bias_exp: int
+    current_bias: torch.Tensor | None = None  # integer (mantissa << exponent), units of u: added every step
+    recurrent_bias: torch.Tensor | None = None  # the same, from the group's second step of each period
+    reset_subtrahend: int = 0  # v <- v - this on a spike, with reset by subtraction
 
     @property
     def bias(self) -> torch.Tensor:
@@ -118,12 +124,27 @@ def bias_format(bias_v: torch.Tensor) -> tuple[torch.Tensor, int, torch.Tensor]:
     return mant, exp, mant * 2.0**exp
 
 
+def reset_subtrahend(threshold: float, scale: int) -> int:
+    """What reset by subtraction takes off v on a spike: the real threshold in units of v, rounded."""
+    return int(round(threshold * scale * 2**ACTIVATION_SHIFT))
+
+
+def current_bias_format(bias_u: torch.Tensor | None, scale: int) -> torch.Tensor | None:
+    """A bias into the current (real units of u per step) as the chip's integer: `bias_format` in units of u."""
+    if bias_u is None or not bool(torch.any(bias_u != 0)):
+        return None
+    return bias_format(bias_u.to(torch.float64) * (scale * 2**ACTIVATION_SHIFT))[2]
+
+
 def neuron_format(threshold: float, decay: float, current: float, bias: torch.Tensor, scale: int,
-                  spiking: bool = True, firing_rule: str = ">") -> NeuronFormat:
-    """Every integer parameter of a group at scale S (bias in real units of v)."""
+                  spiking: bool = True, firing_rule: str = ">", current_bias: torch.Tensor | None = None,
+                  recurrent_bias: torch.Tensor | None = None) -> NeuronFormat:
+    """Every integer parameter of a group at scale S (biases in real units of v, and of u per step)."""
     mant, exp, _ = bias_format(bias.to(torch.float64) * (scale * 2**ACTIVATION_SHIFT))
     return NeuronFormat(scale, integer_threshold(threshold, scale, spiking, firing_rule), voltage_decay(decay),
-                        current_decay(current), mant, exp)
+                        current_decay(current), mant, exp, current_bias_format(current_bias, scale),
+                        current_bias_format(recurrent_bias, scale),
+                        reset_subtrahend(threshold, scale) if spiking else 0)
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Current-based LIF (NIR CubaLIF / CubaLI) in Lava: the synaptic current becomes Lava's u (du = dt/tau_syn).
 Float spikes equal the reference executor's; fixed point equals the integer evaluator bit for bit; a synapse
-bias, which would have to pass through the current, is refused with the reason."""
+bias enters through the current, as NIR's CubaLIF says (a hand-computed case)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,37 @@ def test_cuba_lif_fixed_point_equals_the_integer_evaluator(spikes_in):
     np.testing.assert_allclose(fixed.logits, floating.logits, rtol=0, atol=1e-3)
 
 
-def test_a_bias_into_the_current_is_refused_with_the_reason():
-    with pytest.raises(ValueError, match=r"'cuba'.*CubaLIF.*biases.*synaptic current"):
-        lower(cuba_graph(bias=True))
+def _bias_only_graph() -> nir.NIRGraph:
+    """input -> Affine (weight 0, bias 1) -> CubaLIF (dt = 1, tau_syn = tau_mem = 2: b = a = 0.5, r = w_in = 1,
+    threshold 0.6): only the bias drives it."""
+    one = np.ones(1)
+    nodes = {"input": nir.Input(input_type=np.array([1])), "fc": nir.Affine(weight=np.zeros((1, 1)), bias=one),
+             "cuba": nir.CubaLIF(tau_syn=2 * one, tau_mem=2 * one, r=one, v_leak=0 * one, v_threshold=0.6 * one,
+                                 v_reset=0 * one, w_in=one),
+             "output": nir.Output(output_type=np.array([1]))}
+    return nir.NIRGraph(nodes=nodes, edges=[("input", "fc"), ("fc", "cuba"), ("cuba", "output")],
+                        metadata={"dt": 1.0, "time_steps": 5})
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_a_bias_enters_the_current_as_nir_says(mode):
+    # by hand, i <- i + 0.5 (1 - i), v <- v + 0.5 (i - v): i = .5, .75, .875, .9375, .96875;
+    # v = .25, .5, .6875 (> .6: spike, v = 0), .46875, .71875 (spike). The bias on v instead (Lava's own bias,
+    # gain * 1 = .25 a step) would give v = .25, .375, .4375, .46875, .484375: no spike at all.
+    graph = _bias_only_graph()
+    assert run_graph(graph, np.ones((1, 1)))["cuba"][:, 0, 0].tolist() == [0, 0, 1, 0, 1]
+    net = lower(graph)
+    assert net.nodes["cuba"].current_bias.tolist() == [0.25] and net.nodes["cuba"].bias.tolist() == [0.0]
+    lava = run(graph, np.ones((2, 1)), mode=mode, progress=False)
+    np.testing.assert_array_equal(lava.spikes["cuba"][:, :, 0].T, [[0, 0, 1, 0, 1]] * 2)
+
+
+def test_cuba_lif_with_biases_equals_the_executor_in_float_and_the_evaluator_in_fixed_point(spikes_in):
+    graph = cuba_graph(bias=True)
+    ref = run_graph(graph, spikes_in.swapaxes(0, 1), T=T)["cuba"].numpy().astype(np.uint8)
+    assert not np.array_equal(ref, run_graph(cuba_graph(), spikes_in.swapaxes(0, 1), T=T)["cuba"].numpy().astype(np.uint8))
+    np.testing.assert_array_equal(run(graph, spikes_in, mode="float", progress=False).spikes["cuba"], ref)
+    fixed = run(graph, spikes_in, mode="fixed", progress=False)
+    assert np.any(fixed.quantization.neurons["cuba"].current_bias)
+    integer = evaluate(lower(graph), fixed.quantization, spikes_in, T)
+    np.testing.assert_array_equal(fixed.spikes["cuba"], spikes_numpy(integer)["cuba"])

@@ -48,12 +48,23 @@ def test_lowering_takes_dt_from_the_graph_or_the_caller_never_a_guess():
     assert lower(_if_graph(None), dt=0.25).nodes["if"].gain == 0.25
 
 
-@pytest.mark.filterwarnings("ignore::export.conventions.WriterResetWarning")
-def test_a_recurrent_graph_is_refused_naming_only_the_cycle():
-    graph = nir.read(PAPER / "braille_noDelay_noBias_subtract.nir")
-    with pytest.raises(UserError, match=r"nodes \['lif1.lif', 'lif1.w_rec'\] form a cycle") as err:
-        lower(graph, dt=1e-4)
-    assert "fc2" not in str(err.value) and "lif2" not in str(err.value)
+def _self_inhibiting_if() -> nir.NIRGraph:
+    """input -> a (w 1) -> n (IF, threshold 0.5) -> rec (w -1) -> n, as tests/export/test_recurrent_graphs.py."""
+    one = np.ones(1)
+    nodes = {"input": nir.Input(input_type=np.array([1])), "a": nir.Linear(weight=np.ones((1, 1))),
+             "n": nir.IF(r=one, v_threshold=0.5 * one, v_reset=0 * one), "rec": nir.Linear(weight=-np.ones((1, 1))),
+             "output": nir.Output(output_type=np.array([1]))}
+    edges = [("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")]
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0, "time_steps": 5})
+
+
+@pytest.mark.parametrize("mode", ["float", "fixed"])
+def test_a_recurrent_graph_runs_with_the_one_step_semantics(mode):
+    # by hand: t0 v = 1 > 0.5 spikes; t1 v = 0 + 1 - 1 (last step's spike through -1) = 0; t2 spikes; ...
+    lava = run(_self_inhibiting_if(), np.ones((1, 1)), mode=mode, progress=False)
+    assert lava.spikes["n"][:, 0, 0].tolist() == [1, 0, 1, 0, 1]
+    net = lower(nir.read(PAPER / "braille_noDelay_noBias_subtract.nir"), dt=1e-4, reset="subtract")
+    assert [(e.source, e.recurrent) for e in net.nodes["lif1.lif"].inputs] == [("lif1.w_rec", True), ("fc1", False)]
 
 
 @pytest.mark.parametrize("node, match", [
@@ -89,3 +100,24 @@ def test_simulate_names_a_layer_that_never_fires(tmp_path, capsys):
     assert main(["simulate", str(tmp_path / "g.nir"), "--images", str(tmp_path / "a.png"), "--dt", "1e-3"]) == 0
     out = capsys.readouterr().out
     assert "NO SPIKES" in out and "warning: 1 spiking layers produced no spike at all in 3 steps: lif" in out
+
+
+@pytest.mark.parametrize("reset, expected", [("subtract", [0, 1, 1, 0, 1]), ("zero", [0, 1, 0, 1, 0])])
+def test_simulate_resets_by_subtraction_when_asked(tmp_path, reset, expected):
+    # by hand: IF (threshold 1) fed 0.75 a step; subtraction v = .75, 1.5 -> .5, 1.25 -> .25, 1, 1.75 -> .75;
+    # reset to zero: .75, 1.5 -> 0, .75, 1.5 -> 0, .75
+    shape = (3, 4, 4)
+    full = lambda v: np.full(shape, v)  # noqa: E731
+    nodes = {"input": nir.Input(input_type=np.array(shape)), "conv": nir.Conv2d(
+                 input_shape=(4, 4), weight=0.75 * np.eye(3)[:, :, None, None], stride=1, padding=0, dilation=1, groups=1,
+                 bias=np.zeros(3)),
+             "if": nir.IF(r=full(1.0), v_threshold=full(1.0), v_reset=full(0.0)), "output": nir.Output(output_type=np.array(shape))}
+    graph = nir.NIRGraph(nodes=nodes, edges=[("input", "conv"), ("conv", "if"), ("if", "output")],
+                         metadata={"time_steps": 5, "dt": 1.0, "normalization": {"mean": [0, 0, 0], "std": [1, 1, 1]}})
+    write_graph(graph, tmp_path / "g.nir")
+    Image.fromarray(np.full((4, 4, 3), 255, dtype=np.uint8)).save(tmp_path / "a.png")  # the input is 1 everywhere
+    args = ["simulate", str(tmp_path / "g.nir"), "--images", str(tmp_path / "a.png"), "--reset", reset, "--mode"]
+    for mode in ("float", "fixed"):
+        assert main([*args, mode, "--out", str(tmp_path / mode)]) == 0
+        spikes = np.load(tmp_path / mode / "spikes.npz")["if"]  # [T, B, C, H, W]
+        assert spikes[:, 0].reshape(5, -1).T.tolist() == [expected] * 48, mode
