@@ -333,6 +333,16 @@ def _check_saturation(net: Network, node: Neurons, bound: dict[str, float], s: i
             "before it that scales its input down, or lower its incoming weights")
 
 
+def effective_weight(net: Network, quant: Quantization, name: str) -> np.ndarray:
+    """The real weight (NIR layout, units of the NIR graph) that synapse `name` applies on the chip: its
+    integers * 2^exponent, back through its scales and gains. A float run of the graph with these weights is
+    the chip's run wherever every sum is a whole number of units (spike inputs, weight exponent >= 0): what
+    remains between the chip and float is then weight rounding alone."""
+    syn, fixed = net.nodes[name], quant.synapses[name]
+    real = fixed.nir_weight * 2.0**fixed.weight_exp * fixed.in_scale / fixed.out_scale
+    return real * syn.input_gain / syn.gain
+
+
 def signal_unit(net: Network, quant: Quantization | None, name: str) -> float:
     """Integer units per real unit of what node `name` hands the readout (1 for spikes; v of a non-spiking
     group counts S * 64 per unit; a synapse S * gain)."""
