@@ -26,6 +26,7 @@ int(th*131071) >> 9. Nothing here runs Lava.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -111,7 +112,7 @@ def calibrate(graph, net: Network, images, T: int | None = None, dt: float | Non
     """Run the float network (`export.executor.run_graph` on `graph`, the NIR graph `net` was lowered from)
     on `images` ([B, *input] or [T, B, *input], as run_graph takes them), one image at a time, and measure
     every synapse, attention and neuron input in the units the scale rule works in."""
-    from export.executor import run_graph
+    from export.executor import SilentLayerWarning, run_graph
 
     keep = [n for n, node in net.nodes.items() if isinstance(node, (Synapse, Attention))]
     x = torch.as_tensor(np.asarray(images), dtype=torch.float64)
@@ -120,7 +121,9 @@ def calibrate(graph, net: Network, images, T: int | None = None, dt: float | Non
     typical: dict[str, float] = {}
     peak: dict[str, float] = {}
     for b in range(count):
-        out = run_graph(graph, x[:, b:b + 1] if sequence else x[b:b + 1], T=T, dt=dt, keep=keep)
+        with warnings.catch_warnings():  # a layer silent on one calibration image is measured, not a problem
+            warnings.simplefilter("ignore", SilentLayerWarning)
+            out = run_graph(graph, x[:, b:b + 1] if sequence else x[b:b + 1], T=T, dt=dt, keep=keep)
         real = {}
         for name in keep:
             node = net.nodes[name]

@@ -80,3 +80,21 @@ def test_lava_fixed_point_equals_the_evaluator_with_calibrated_scales_also_where
     lava = run(graph, x.swapaxes(0, 1), mode="fixed", T=T, quantization=quant, progress=False)
     np.testing.assert_array_equal(lava.spikes["if"], spikes_numpy(run_)["if"])
     assert lava.spikes["if"][:, 0].sum() > 0
+
+
+def test_a_student_deploys_with_calibrated_scales_at_least_as_fine_as_the_worst_case():
+    """A measured input never exceeds its worst-case bound, so no group gets a coarser scale; QAT can start there."""
+    import torch
+    from spiking_fixtures import IMAGE_SIZE, firing_student
+
+    from hw_sim.chip.deployment import deployed_network, student_formats
+    from snnpar.data import NORMALIZATION
+
+    model = firing_student("ssa", num_attributes=5)
+    images = torch.randn(2, 3, *IMAGE_SIZE, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    _, worst = deployed_network(model, NORMALIZATION)
+    net, calibrated = deployed_network(model, NORMALIZATION, calibration_images=images)
+    assert worst.rule == "worst-case" and calibrated.rule == "calibrated"
+    finer = [n for n in calibrated.neurons if calibrated.neurons[n].scale > worst.neurons[n].scale]
+    assert all(calibrated.neurons[n].scale >= worst.neurons[n].scale for n in calibrated.neurons) and finer
+    assert student_formats(model, NORMALIZATION, images)["scales"] == calibrated.scales()
