@@ -13,13 +13,23 @@ import torch
 from torch import nn
 
 from hw_sim.chip.integer_evaluator import IntegerEvaluator
-from hw_sim.chip.quantize import FORMATS_KEY, Quantization, formats_metadata, nominal_input_range, quantize
+from hw_sim.chip.quantize import (
+    FORMATS_KEY,
+    Quantization,
+    calibrate,
+    formats_metadata,
+    nominal_input_range,
+    quantize,
+)
 from hw_sim.simulator.lowering import Network, lower
 from snnpar.errors import UserError
 
 
-def deployed_network(model, normalization: dict | None, formats: dict | None = None) -> tuple[Network, Quantization]:
-    """The lowered graph of a Spikingformer student and its fixed-point formats (`formats`: trained ones)."""
+def deployed_network(model, normalization: dict | None, formats: dict | None = None,
+                     calibration_images: torch.Tensor | None = None) -> tuple[Network, Quantization]:
+    """The lowered graph of a Spikingformer student and its fixed-point formats (`formats`: trained ones;
+    `calibration_images`, normalised as the model takes them: the data-calibrated scale rule instead of the
+    worst case)."""
     from export import UnsupportedModuleError, lower_spikingformer
 
     metadata = {FORMATS_KEY: formats} if formats else None
@@ -28,12 +38,13 @@ def deployed_network(model, normalization: dict | None, formats: dict | None = N
     except UnsupportedModuleError as err:
         raise UserError(f"this model has no Loihi 2 fixed-point mapping: {err}") from None
     net = lower(graph)
-    return net, quantize(net, input_range=nominal_input_range(normalization) or 1.0)
+    calibration = None if calibration_images is None or formats else calibrate(graph, net, calibration_images)
+    return net, quantize(net, input_range=nominal_input_range(normalization) or 1.0, calibration=calibration)
 
 
-def student_formats(model, normalization: dict | None) -> dict:
+def student_formats(model, normalization: dict | None, calibration_images: torch.Tensor | None = None) -> dict:
     """The post-training formats of a float student, as the `loihi2` entry QAT starts from."""
-    _, quant = deployed_network(model, normalization)
+    _, quant = deployed_network(model, normalization, calibration_images=calibration_images)
     return formats_metadata(quant.input_scale, quant.scales())
 
 

@@ -24,7 +24,7 @@ import torch
 from hw_sim.chip.quantize import Quantization, signal_unit
 from hw_sim.simulator.lowering import Attention, Edge, Input, Network, Neurons, Synapse, as_3d
 from snnpar.loihi2 import arithmetic as A
-from snnpar.loihi2.formats import MESSAGE_BITS
+from snnpar.loihi2.formats import ACTIVATION_SHIFT, MESSAGE_BITS, STATE_LIMIT
 
 DTYPE = torch.float64  # integers, exactly (see snnpar.loihi2.arithmetic)
 
@@ -56,11 +56,26 @@ class IntegerEvaluator:
         self.offset = t(np.broadcast_to(readout.offset, readout.shape))
         self.units = {e.source: signal_unit(net, quant, e.source) for e in readout.inputs}
         self.float32 = {}  # synapses whose sums provably fit float32 (faster on the CPU)
+        self.bound = {}  # proven bound on |output| of every synapse and attention, |input| of every group
         for name, node in net.nodes.items():
             if isinstance(node, Synapse):
                 bound = self._input_bound(node)
-                A.check_exact(bound * float(self.weights[name].abs().flatten(1).sum(1).max()), f"synapse {name!r}")
+                peak = bound * float(self.weights[name].abs().flatten(1).sum(1).max())
+                A.check_exact(peak, f"synapse {name!r}")
                 self.float32[name] = A.fits_float32(bound, self.weights[name], self.device)
+                if self.float32[name]:
+                    self.weights[name] = self.weights[name].float()
+                fs = quant.synapses[name]
+                self.bound[name] = peak * 2.0**fs.weight_exp if node.op == "dense" else min(peak, 2.0**(MESSAGE_BITS - 1))
+            elif isinstance(node, Attention):
+                channels, tokens = node.shape
+                self.bound[name] = min(abs(quant.attention[name]) * channels // node.num_heads * tokens,
+                                       2.0 ** (MESSAGE_BITS - 1))
+            elif isinstance(node, Neurons):
+                self.bound[name] = sum(1.0 if isinstance(net.nodes[e.source], Neurons) else
+                                       2.0 ** (quant.config.input_bits + 8) if isinstance(net.nodes[e.source], Input)
+                                       else 2.0 ** (MESSAGE_BITS - 1) if e.recurrent  # its source comes later
+                                       else self.bound[e.source] for e in node.inputs)
 
     def _input_bound(self, syn: Synapse) -> float:
         """Largest |integer| that can reach a synapse: spikes 1, the image its bits, messages 24 (conv) / 31 bits."""
@@ -124,7 +139,8 @@ class IntegerEvaluator:
                         current_bias = fmt.recurrent_bias if current_bias is None else current_bias + fmt.recurrent_bias
                     current_bias = None if current_bias is None else current_bias.to(self.device)
                     z, u, v = A.lif_step(*state[name], self._sum(node.inputs, now, B, previous), fmt, bias,
-                                         current_bias=current_bias, subtract=node.reset == "subtract")
+                                         current_bias=current_bias, subtract=node.reset == "subtract",
+                                         no_wrap=current_bias is None and self.bound[name] * 2**ACTIVATION_SHIFT < STATE_LIMIT)
                     state[name] = (u, v)
                     now[name] = z
                     if not node.spiking:  # a non-spiking group hands the readout its voltage
@@ -140,7 +156,7 @@ class IntegerEvaluator:
         logits = A.readout(torch.stack(readout), 1.0, self.offset)
         spikes = {n: torch.stack(v).to(torch.uint8) for n, v in kept.items()
                   if isinstance(net.nodes[n], Neurons) and net.nodes[n].spiking}
-        outputs = {n: torch.stack(v) for n, v in kept.items() if n not in spikes}
+        outputs = {n: torch.stack(v).to(DTYPE) for n, v in kept.items() if n not in spikes}
         return IntegerRun(logits, spikes, outputs)
 
     def _edge_value(self, edge: Edge, now: dict[str, torch.Tensor], batch: int,
@@ -152,8 +168,12 @@ class IntegerEvaluator:
 
     def _sum(self, edges: list[Edge], now: dict[str, torch.Tensor], batch: int,
              previous: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The sum of a node's inputs: one input as it is (float32 stays float32), several in float64 (a sum of
+        24-bit messages can pass 2^24)."""
         values = [v for v in (self._edge_value(e, now, batch, previous) for e in edges) if v is not None]
-        total = values[0]
+        if len(values) == 1:
+            return values[0]
+        total = values[0].to(DTYPE)
         for v in values[1:]:
             total = total + v
         return total
@@ -163,7 +183,7 @@ class IntegerEvaluator:
         if node.op == "dense":
             return A.dense(x.reshape(batch, -1), w, fs.weight_exp).reshape(batch, *node.out_shape)
         out = A.conv(x.reshape(batch, *as_3d(node.in_shape)), w, node.stride, node.padding, node.dilation, node.groups,
-                     self.float32[node.name])
+                     self.float32[node.name], self.bound[node.name])
         return out.reshape(batch, *node.out_shape)
 
 

@@ -12,6 +12,11 @@ take the exponent the chip gives them; Conv weights an 8-bit mantissa << e (Lava
 exponent). A layer whose weights quantise to (nearly) all zero, or whose state would saturate, is a
 `UserError` naming the node and what would work, never a silent result.
 
+The worst-case bound can be far above what a network ever sees (a residual stream summing sixteen
+synapses): `calibrate` measures the float network (the NIR executor) on a few images and `quantize(...,
+calibration=)` then sizes every group by the input it really gets (`snnpar.loihi2.formats.group_scale`,
+calibrated), the largest one seen staying below the wrap. Without it the worst-case rule is unchanged.
+
 Formats can also be given (`formats=`: the scales a QAT checkpoint trained with, from the graph's metadata
 `loihi2`): then every integer follows from them by the same rules. `QuantizationConfig(style="nir-paper")`
 reproduces the NIR paper's Lava import instead: S = 256, truncation, dv = int(a*4095), vth =
@@ -21,6 +26,7 @@ int(th*131071) >> 9. Nothing here runs Lava.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -82,6 +88,7 @@ class Quantization:
     input_scale: float = 1.0
     report: dict[str, dict[str, float]] = field(default_factory=dict)
     trained: bool = False  # scales came from a QAT checkpoint, not from the rule
+    rule: str = "worst-case"  # or "calibrated" (`calibrate`)
 
     def summary(self) -> str:
         rows = [f"{name:40s} " + " ".join(f"{k}={v:.3g}" for k, v in r.items()) for name, r in self.report.items()]
@@ -91,6 +98,53 @@ class Quantization:
         """Scale of every neuron group and synapse, by node name (what `formats_metadata` stores)."""
         return {**{n: int(s.out_scale) for n, s in self.synapses.items()},
                 **{n: int(f.scale) for n, f in self.neurons.items()}}
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What the float network does on calibration images, per node in real units (a synapse's or attention's
+    output without its offset, a neuron group's input per step): |value| at `percentile` (the largest over the
+    images of each image's percentile) and the largest |value| seen."""
+
+    typical: dict[str, float]
+    peak: dict[str, float]
+    images: int
+    percentile: float
+
+
+def calibrate(graph, net: Network, images, T: int | None = None, dt: float | None = None,
+              percentile: float = F.CALIBRATION_PERCENTILE) -> Calibration:
+    """Run the float network (`export.executor.run_graph` on `graph`, the NIR graph `net` was lowered from)
+    on `images` ([B, *input] or [T, B, *input], as run_graph takes them), one image at a time, and measure
+    every synapse, attention and neuron input in the units the scale rule works in."""
+    from export.executor import SilentLayerWarning, run_graph
+
+    keep = [n for n, node in net.nodes.items() if isinstance(node, (Synapse, Attention))]
+    x = torch.as_tensor(np.asarray(images), dtype=torch.float64)
+    sequence = x.ndim == len(net.input.shape) + 2
+    count = x.shape[1] if sequence else x.shape[0]
+    typical: dict[str, float] = {}
+    peak: dict[str, float] = {}
+    for b in range(count):
+        with warnings.catch_warnings():  # a layer silent on one calibration image is measured, not a problem
+            warnings.simplefilter("ignore", SilentLayerWarning)
+            out = run_graph(graph, x[:, b:b + 1] if sequence else x[b:b + 1], T=T, dt=dt, keep=keep)
+        real = {}
+        for name in keep:
+            node = net.nodes[name]
+            offset = torch.as_tensor(node.offset, dtype=torch.float64) if isinstance(node, Synapse) else 0.0
+            real[name] = node.gain * (out[name] - offset)
+        for name, node in net.nodes.items():
+            if isinstance(node, Neurons):
+                terms = [real[e.source].reshape(-1, 1, *e.dst_shape) if e.source in real else None
+                         for e in node.inputs]
+                if any(t is None for t in terms):  # spikes straight into neurons: the group's scale is 1
+                    continue
+                real[name] = sum(terms[1:], terms[0])
+        for name, values in real.items():
+            typical[name] = max(typical.get(name, 0.0), F.calibrated_magnitude(values, percentile))
+            peak[name] = max(peak.get(name, 0.0), float(values.abs().max()))
+    return Calibration(typical, peak, count, percentile)
 
 
 def trained_formats(net: Network) -> dict | None:
@@ -169,14 +223,19 @@ def _neuron_input_bound(net: Network, node: Neurons, bound: dict[str, float]) ->
 
 
 def quantize(net: Network, config: QuantizationConfig = QuantizationConfig(), input_range: float = 1.0,
-             binary_input: bool = False, formats: dict | None = None) -> Quantization:
+             binary_input: bool = False, formats: dict | None = None,
+             calibration: Calibration | None = None) -> Quantization:
     """Choose integer formats for every node of a lowered network (depths need not be set). `formats`
-    (default: the graph's metadata `loihi2`, if any) fixes the scales, as a QAT checkpoint trained them."""
+    (default: the graph's metadata `loihi2`, if any) fixes the scales, as a QAT checkpoint trained them;
+    `calibration` (from `calibrate`) sizes the scales by measured inputs instead of worst-case bounds."""
     if config.style not in ("per-layer", "nir-paper"):
         raise ValueError(f"unknown quantisation style {config.style!r}; use 'per-layer' or 'nir-paper'")
     paper = config.style == "nir-paper"
     formats = formats if formats is not None else (None if paper else trained_formats(net))
     q = Quantization(config, trained=formats is not None)
+    calibrated = calibration is not None and formats is None and not paper
+    if calibrated:
+        q.rule = "calibrated"
     if formats is not None:
         q.input_scale = float(formats["input_scale"])
     elif binary_input or paper:
@@ -189,14 +248,14 @@ def quantize(net: Network, config: QuantizationConfig = QuantizationConfig(), in
     elif paper:
         scale = {n: 256 for n, node in net.nodes.items() if isinstance(node, (Neurons, Synapse))}
     else:
-        scale = _rule_scales(net, bound, config, q)
+        scale = _rule_scales(net, bound, config, q, calibration if calibrated else None)
     for node in net.nodes.values():
         if isinstance(node, Synapse):
             _quantize_synapse(q, net, node, scale, paper)
         elif isinstance(node, Neurons):
             _quantize_neurons(q, node, scale[node.name], paper)
             if not paper:
-                _check_saturation(net, node, bound, scale[node.name], q.trained)
+                _check_saturation(net, node, bound, scale[node.name], q.trained, calibration if calibrated else None)
         elif isinstance(node, Attention):
             consumer = next(n for n in net.nodes.values() if isinstance(n, Neurons)
                             and any(e.source == node.name for e in n.inputs))
@@ -215,8 +274,10 @@ def _given_scales(net: Network, formats: dict) -> dict[str, int]:
     return {n: int(given[n]) for n in net.nodes if n in given}
 
 
-def _rule_scales(net: Network, bound: dict[str, float], config: QuantizationConfig, q: Quantization) -> dict[str, int]:
+def _rule_scales(net: Network, bound: dict[str, float], config: QuantizationConfig, q: Quantization,
+                 calibration: Calibration | None = None) -> dict[str, int]:
     scale: dict[str, int] = {}
+    typical = bound if calibration is None else {**bound, **calibration.typical}
     free: list[set[str]] = []
     for group in _groups(net):
         members = [net.nodes[m] for m in group]
@@ -224,15 +285,24 @@ def _rule_scales(net: Network, bound: dict[str, float], config: QuantizationConf
         if not neurons:
             free.append(group)
         forced = any(isinstance(net.nodes[e.source], Neurons) for m in neurons for e in m.inputs)
-        worst = max([_neuron_input_bound(net, m, bound) for m in neurons]
-                    + [bound[m.name] for m in members if isinstance(m, Synapse)])
+        worst = max([_neuron_input(net, m, bound, calibration) for m in neurons]
+                    + [typical[m.name] for m in members if isinstance(m, Synapse)])
+        peak = None if calibration is None else max(calibration.peak.get(m.name, 0.0) for m in members)
         thr = max([m.threshold for m in neurons if m.spiking] + [1e-12])
-        s = F.group_scale(worst, thr, min([m.current_decay for m in neurons] + [1.0]), forced, config.max_scale_log2)
+        s = F.group_scale(worst, thr, min([m.current_decay for m in neurons] + [1.0]), forced, config.max_scale_log2,
+                          peak)
         for m in group:
             scale[m] = s
     for group in free:  # in topological order of their first member: upstream free scales are settled first
-        _choose_free_scale(net, group, bound, scale, q)
+        _choose_free_scale(net, group, typical, scale, q, calibration)
     return scale
+
+
+def _neuron_input(net: Network, node: Neurons, bound: dict[str, float], calibration: Calibration | None) -> float:
+    """The input the rule sizes a group by: worst case, or measured (groups fed spikes directly have none)."""
+    if calibration is not None and node.name in calibration.typical:
+        return calibration.typical[node.name]
+    return _neuron_input_bound(net, node, bound)
 
 
 def _consumers(net: Network, name: str) -> list[Synapse]:
@@ -240,7 +310,7 @@ def _consumers(net: Network, name: str) -> list[Synapse]:
 
 
 def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], scale: dict[str, int],
-                       q: Quantization) -> None:
+                       q: Quantization, calibration: Calibration | None = None) -> None:
     """A scale-only group: the power of two within the output bound that quantises it and the synapses it
     feeds with the least weight error. Near-ties go to the smaller scale where synapses consume it (their
     sums then need no right shift, which floors), to the larger one where only the readout does (finer)."""
@@ -249,6 +319,9 @@ def _choose_free_scale(net: Network, group: set[str], bound: dict[str, float], s
     worst = max(bound[m.name] for m in members)
     limit = MAX_INPUT if consumers else F.STATE_LIMIT // 2  # the readout takes messages of up to 24 bits
     top = min(F.MAX_SCALE_LOG2, math.floor(math.log2(limit / max(worst, 1e-12))))
+    if calibration is not None:  # the largest message seen stays inside 24 bits
+        peak = max(calibration.peak.get(m.name, 0.0) for m in members)
+        top = min(top, math.ceil(math.log2(F.STATE_LIMIT / max(peak, 1e-12))) - 1)
     best: list[tuple[float, int]] = []
     for log2 in range(0, max(top, 0) + 1):
         trial = {**scale, **{m: 2**log2 for m in group}}
@@ -299,9 +372,11 @@ def _quantize_synapse(q: Quantization, net: Network, syn: Synapse, scale: dict[s
         raise UserError(
             f"synapse {syn.name!r}: {100 * zeroed:.0f}% of its non-zero weights quantise to 0 on Loihi 2 (integer "
             f"scale {out_scale} out, {in_scale:g} in; largest |weight| {float(target.abs().max()):.3g} integer units); "
-            "its layer would be cut. The scale is the largest that the worst-case input bound of the group allows; "
-            "this network needs a data-calibrated scale rule, which snnpar does not have yet (a layer whose weights "
-            "span a smaller range, or a smaller fan-in into the group, would fit)")
+            + ("its layer would be cut. The scale is the largest that the input measured on the calibration images "
+               "allows (a layer whose weights span a smaller range would fit)" if q.rule == "calibrated" else
+               "its layer would be cut. The scale is the largest that the worst-case input bound of the group allows; "
+               "calibrate the scales on a few images (hw_sim.chip.quantize.calibrate, quantize(..., calibration=)), "
+               "or use a layer whose weights span a smaller range, or a smaller fan-in into the group"))
     nir_weight = fmt.weight.numpy().astype(np.int64)
     weight = torch_to_lava_weight(nir_weight) if syn.op == "conv" else nir_weight
     q.synapses[syn.name] = FixedSynapse(weight.astype(np.int32), int(fmt.exp), in_scale, out_scale, err, nir_weight)
@@ -336,15 +411,31 @@ def _tensor(x: np.ndarray | None) -> torch.Tensor | None:
     return None if x is None else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
-def _check_saturation(net: Network, node: Neurons, bound: dict[str, float], s: int, trained: bool) -> None:
-    """The chip's hard limit: an input |a| of 2^17 or more wraps u (a << 6 leaves 24 bits)."""
-    worst = _neuron_input_bound(net, node, bound) / min(node.current_decay, 1.0) * s
+def _check_saturation(net: Network, node: Neurons, bound: dict[str, float], s: int, trained: bool,
+                      calibration: Calibration | None = None) -> None:
+    """The chip's hard limit: an input |a| of 2^17 or more wraps u (a << 6 leaves 24 bits). Calibrated: the
+    largest input seen on the calibration images (the rule keeps it below; a group fed spikes directly is
+    checked by its worst case)."""
+    if calibration is not None and node.name in calibration.peak:
+        worst = calibration.peak[node.name] / min(node.current_decay, 1.0) * s
+    else:
+        worst = _neuron_input_bound(net, node, bound) / min(node.current_decay, 1.0) * s
     if worst >= F.HARD_MAX_INPUT:
         origin = "trained with" if trained else "forced to"
         raise UserError(
             f"neuron group {node.name!r}: its worst-case input of {worst:.3g} integer units per step at scale {s} "
             f"({origin} that scale) would saturate the chip's 24-bit state (limit {F.HARD_MAX_INPUT}); put a synapse "
             "before it that scales its input down, or lower its incoming weights")
+
+
+def effective_weight(net: Network, quant: Quantization, name: str) -> np.ndarray:
+    """The real weight (NIR layout, units of the NIR graph) that synapse `name` applies on the chip: its
+    integers * 2^exponent, back through its scales and gains. A float run of the graph with these weights is
+    the chip's run wherever every sum is a whole number of units (spike inputs, weight exponent >= 0): what
+    remains between the chip and float is then weight rounding alone."""
+    syn, fixed = net.nodes[name], quant.synapses[name]
+    real = fixed.nir_weight * 2.0**fixed.weight_exp * fixed.in_scale / fixed.out_scale
+    return real * syn.input_gain / syn.gain
 
 
 def signal_unit(net: Network, quant: Quantization | None, name: str) -> float:

@@ -55,11 +55,13 @@ def decay(x: torch.Tensor, factor: int) -> torch.Tensor:
 
 def wrap_current(u: torch.Tensor) -> torch.Tensor:
     """Lava's 24-bit wrap of u: u > 2^23 -> u - 2^24; u <= -2^23 -> u + 2^24 (one wrap, as Lava does; the same
-    as this modulo while |u| < 3 * 2^23, which the formats guarantee: |a| < 2^17, |decayed u| < 2^23)."""
+    as this modulo while |u| < 3 * 2^23, which the formats guarantee: |a| < 2^17, |decayed u| < 2^23).
+    A float32 u (the evaluator's a << 6, exact) wraps in float64, where the modulo is exact."""
     if not u.requires_grad:
         low, high = torch.aminmax(u)
         if -STATE_LIMIT < float(low) and float(high) <= STATE_LIMIT:  # nothing wraps: one pass instead of three
             return u
+        u = u.to(torch.float64)
     return exact(torch.remainder(u + (STATE_LIMIT - 1), 2 * STATE_LIMIT) - (STATE_LIMIT - 1), u)
 
 
@@ -85,7 +87,7 @@ SpikeFn = Callable[[torch.Tensor], torch.Tensor]
 
 def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronFormat, bias: torch.Tensor | None = None,
              spike_fn: SpikeFn | None = None, detach_reset: bool = False, current_bias: torch.Tensor | None = None,
-             subtract: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+             subtract: bool = False, no_wrap: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One step of Lava's PyLifModelBitAcc: (spikes, u, v) for integer input a.
 
     `bias` overrides the format's integer bias (QAT passes it with its gradient); `spike_fn` maps
@@ -93,15 +95,28 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
     `detach_reset` keeps the spike's gradient out of the reset (the reference's detach_reset=True).
     `current_bias` (integer, units of u) is added to u after the input, before the wrap (hw_sim's
     RecurrentLIFReset); `subtract`: v <- v - fmt.reset_subtrahend on a spike instead of v <- 0.
+    `no_wrap`: the caller has proven |a| << 6 < 2^23 with no current (du = 4095), so u cannot wrap.
+    `a` may be float32 (integers below 2^24: a << 6 stays exact); v is float64.
     """
-    current = a * 2**ACTIVATION_SHIFT
     if fmt.du != NO_CURRENT:  # du = 4095 (+1) decays u to exactly 0: u is this step's input alone
-        current = decay(u, DECAY_UNITY - (fmt.du + 1)) + current
+        current = decay(u.to(torch.float64), DECAY_UNITY - (fmt.du + 1)) + a.to(torch.float64) * 2**ACTIVATION_SHIFT
+    else:
+        current = a * 2**ACTIVATION_SHIFT
     if current_bias is not None:
         current = current + current_bias
-    u = wrap_current(current)
-    v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + (fmt.bias if bias is None else bias))
-    if spike_fn is None:  # the integer model: an integer comparison; spikes in float32 (0/1: exact)
+    no_wrap = no_wrap and fmt.du == NO_CURRENT and current_bias is None
+    u = current if no_wrap else wrap_current(current)
+    bias = fmt.bias if bias is None else bias
+    if spike_fn is None and not subtract and not (u.requires_grad or v.requires_grad or bias.requires_grad):
+        # the integer model, in place on the fresh decayed v: an integer comparison; spikes in float32 (0/1)
+        v = decay(v, DECAY_UNITY - fmt.dv)
+        v += u
+        v += bias
+        v.clamp_(-STATE_LIMIT + 1, STATE_LIMIT - 1)
+        fired = v > fmt.vth * 2**ACTIVATION_SHIFT
+        return fired.to(torch.float32), u, v.masked_fill_(fired, 0.0)
+    v = clip_voltage(decay(v, DECAY_UNITY - fmt.dv) + u + bias)
+    if spike_fn is None:
         fired = v > fmt.vth * 2**ACTIVATION_SHIFT
         after = v - fired * float(fmt.reset_subtrahend) if subtract else v.masked_fill(fired, 0.0)
         return fired.to(torch.float32), u, after
@@ -111,15 +126,20 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
 
 
 def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int,
-         float32: bool = False) -> torch.Tensor:
+         float32: bool = False, bound: float | None = None) -> torch.Tensor:
     """Lava's fixed-point Conv on a batch [B, C, H, W] (torch layout weights): integer sums, 24-bit wrap.
 
     `float32=True` sums in float32 (BLAS-fast on the CPU), for a caller that has proven every partial sum
-    below 2^24 (`fits_float32`); on CUDA float32 convolutions may use TF32 or Winograd, so do not there."""
+    below 2^24 (`fits_float32`); on CUDA float32 convolutions may use TF32 or Winograd, so do not there.
+    `bound`: a proven bound on |output|; below 2^23 nothing wraps, and a float32 result stays float32 (its
+    integers are exact there)."""
     args = (None, tuple(stride), tuple(padding), tuple(dilation), groups)
+    fits = bound is not None and bound < 2 ** (MESSAGE_BITS - 1)
     if float32:
-        return wrap_message(F.conv2d(x.float(), weight.float(), *args).double())
-    return wrap_message(F.conv2d(x.to(weight.dtype), weight, *args))
+        out = F.conv2d(x.float(), weight.float(), *args)  # .float() of float32 is the tensor itself
+        return out if fits else wrap_message(out.double())
+    out = F.conv2d(x.to(weight.dtype), weight, *args)
+    return out if fits else wrap_message(out)
 
 
 def fits_float32(input_bound: float, weight: torch.Tensor, device: torch.device) -> bool:

@@ -48,6 +48,12 @@ MAX_SCALE_LOG2 = 16
 INPUT_BITS = 8  # the image as signed integers of this width
 HARD_MAX_INPUT = STATE_LIMIT >> ACTIVATION_SHIFT  # |a| beyond this wraps u: the state saturates
 
+# The data-calibrated rule (opt in): the input a group really sees on calibration images, |value| at this
+# percentile, kept within CALIBRATED_MAX_INPUT (8x below the wrap), and the largest input seen below the wrap.
+# Inputs beyond it on other images wrap u as Lava's LIF does (v clips); the integer evaluator does the same.
+CALIBRATION_PERCENTILE = 99.99
+CALIBRATED_MAX_INPUT = MAX_INPUT
+
 # Trained formats travel as {"version", "input_scale", "scales": {node: S}} under this key: in a QAT
 # checkpoint's card, in the NIR graph's metadata, in the training config.
 FORMATS_KEY = "loihi2"
@@ -218,13 +224,29 @@ def input_scale(input_range: float, bits: int = INPUT_BITS) -> float:
 
 
 def group_scale(worst_input: float, max_threshold: float, min_current_decay: float = 1.0,
-                spikes_in: bool = False, max_log2: int = MAX_SCALE_LOG2) -> int:
+                spikes_in: bool = False, max_log2: int = MAX_SCALE_LOG2, peak_input: float | None = None) -> int:
     """The scale rule for one group: the largest power of two that keeps the worst-case input per step
     within MAX_INPUT (a synaptic current sums about 1/du steps of it) and the threshold within 17 bits.
-    Spikes fed straight into neurons (no synapse to scale them) force S = 1."""
+    Spikes fed straight into neurons (no synapse to scale them) force S = 1.
+
+    Calibrated (`peak_input` given): `worst_input` is the input at CALIBRATION_PERCENTILE on calibration
+    images, kept within CALIBRATED_MAX_INPUT, and the largest input seen stays below the wrap of u."""
     if spikes_in:
         return 1
-    worst = max(worst_input, 1e-12) / min(min_current_decay, 1.0)
-    log2 = min(math.floor(math.log2(MAX_INPUT / worst)), math.floor(math.log2(VTH_MAX / max(max_threshold, 1e-12))),
-               max_log2)
+    per_step = 1 / min(min_current_decay, 1.0)
+    limit = MAX_INPUT if peak_input is None else CALIBRATED_MAX_INPUT
+    log2 = min(math.floor(math.log2(limit / (max(worst_input, 1e-12) * per_step))),
+               math.floor(math.log2(VTH_MAX / max(max_threshold, 1e-12))), max_log2)
+    if peak_input is not None:  # strictly below the wrap: the largest power of two S with peak * S < 2^17
+        log2 = min(log2, math.ceil(math.log2(HARD_MAX_INPUT / (max(peak_input, 1e-12) * per_step))) - 1)
     return 2 ** max(log2, 0)
+
+
+def calibrated_magnitude(values: torch.Tensor, percentile: float = CALIBRATION_PERCENTILE) -> float:
+    """|value| at `percentile`: the smallest magnitude that at least that share of the values do not exceed
+    (an order statistic, no interpolation)."""
+    flat = values.detach().abs().flatten().to(torch.float64)
+    if flat.numel() == 0:
+        return 0.0
+    k = min(flat.numel(), max(1, math.ceil(percentile / 100 * flat.numel())))
+    return float(torch.kthvalue(flat, k).values)
