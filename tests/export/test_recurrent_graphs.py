@@ -12,6 +12,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+from recurrent_fixtures import self_inhibiting_if
 
 from export import read_graph
 from export.conventions import WriterResetWarning
@@ -23,18 +24,10 @@ PAPER = Path(__file__).resolve().parents[1] / "fixtures" / "nir_paper"
 BRAILLE = {"braille_noDelay_bias_zero": "zero", "braille_noDelay_noBias_subtract": "subtract"}
 
 
-def _self_inhibiting_if() -> nir.NIRGraph:
-    """input -> a (w 1) -> n (IF, threshold 0.5) -> rec (w -1) -> n: a neuron that silences itself for one step."""
-    one = np.ones(1)
-    nodes = {"input": nir.Input(input_type=np.array([1])), "a": nir.Linear(weight=np.ones((1, 1))),
-             "n": nir.IF(r=one, v_threshold=0.5 * one, v_reset=0 * one), "rec": nir.Linear(weight=-np.ones((1, 1))),
-             "output": nir.Output(output_type=np.array([1]))}
-    edges = [("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0})
 
 
 def test_a_recurrent_edge_carries_the_previous_step():
-    out = run_graph(_self_inhibiting_if(), torch.ones(5, 1, 1))
+    out = run_graph(self_inhibiting_if(), torch.ones(5, 1, 1))
     # by hand: t0 v = 1 > 0.5 spikes; t1 v = 0 + 1 - 1 (last step's spike through -1) = 0; t2 v = 1 spikes; ...
     assert out["n"][:, 0, 0].tolist() == [1, 0, 1, 0, 1]
     assert out["rec"][:, 0, 0].tolist() == [-1, 0, -1, 0, -1]  # rec itself runs in the same step as n
@@ -76,7 +69,7 @@ def test_an_unset_reset_warns_where_the_writer_stores_zero_for_subtraction():
     with warnings.catch_warnings():
         warnings.simplefilter("error", WriterResetWarning)
         run_graph(graph, x, dt=1e-4, reset="zero")  # explicit: no warning
-        run_graph(_self_inhibiting_if(), torch.ones(2, 1, 1))  # not snnTorch's fingerprint: no warning
+        run_graph(self_inhibiting_if(), torch.ones(2, 1, 1))  # not snnTorch's fingerprint: no warning
 
 
 def test_dt_comes_from_the_metadata_or_the_caller_never_a_guess():
@@ -85,7 +78,7 @@ def test_dt_comes_from_the_metadata_or_the_caller_never_a_guess():
     with pytest.raises(UserError, match=r"no 'dt'.*snnTorch's export convention: pass dt=0.0001"):
         run_graph(graph, x, reset="zero")
     with pytest.raises(UserError, match=r"stores dt = 1.0.*dt = 0.5"):
-        run_graph(_self_inhibiting_if(), torch.ones(2, 1, 1), dt=0.5)
+        run_graph(self_inhibiting_if(), torch.ones(2, 1, 1), dt=0.5)
     with pytest.raises(UserError, match=r"Sinabs writes discrete-time graphs \(dt = 1\)"):
         run_graph(nir.read(PAPER / "cnn_sinabs.nir"), torch.zeros(2, 1, 2, 34, 34))
 

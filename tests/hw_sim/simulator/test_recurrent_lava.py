@@ -13,6 +13,7 @@ import nir
 import numpy as np
 import pytest
 import torch
+from recurrent_fixtures import self_inhibiting_if
 
 from export import read_graph
 from export.conventions import WriterResetWarning
@@ -91,13 +92,8 @@ def test_the_bias_graph_uses_every_bias_exactly():
 
 
 def _self_inhibiting_if(T: int) -> nir.NIRGraph:
-    """input -> a (w 1) -> n (IF, threshold 0.5) -> rec (w -1) -> n: a neuron that silences itself for one step."""
-    one = np.ones(1)
-    nodes = {"input": nir.Input(input_type=np.array([1])), "a": nir.Linear(weight=np.ones((1, 1))),
-             "n": nir.IF(r=one, v_threshold=0.5 * one, v_reset=0 * one), "rec": nir.Linear(weight=-np.ones((1, 1))),
-             "output": nir.Output(output_type=np.array([1]))}
-    edges = [("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0, "time_steps": T})
+    return self_inhibiting_if({"time_steps": T})
+
 
 
 @pytest.mark.parametrize("mode", ["float", "fixed"])

@@ -9,6 +9,7 @@ import nir
 import numpy as np
 import pytest
 from PIL import Image
+from recurrent_fixtures import self_inhibiting_if
 
 from export import write_graph
 from export.executor import run_graph
@@ -49,13 +50,8 @@ def test_lowering_takes_dt_from_the_graph_or_the_caller_never_a_guess():
 
 
 def _self_inhibiting_if() -> nir.NIRGraph:
-    """input -> a (w 1) -> n (IF, threshold 0.5) -> rec (w -1) -> n, as tests/export/test_recurrent_graphs.py."""
-    one = np.ones(1)
-    nodes = {"input": nir.Input(input_type=np.array([1])), "a": nir.Linear(weight=np.ones((1, 1))),
-             "n": nir.IF(r=one, v_threshold=0.5 * one, v_reset=0 * one), "rec": nir.Linear(weight=-np.ones((1, 1))),
-             "output": nir.Output(output_type=np.array([1]))}
-    edges = [("input", "a"), ("a", "n"), ("n", "rec"), ("rec", "n"), ("n", "output")]
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"dt": 1.0, "time_steps": 5})
+    return self_inhibiting_if({"time_steps": 5})
+
 
 
 @pytest.mark.parametrize("mode", ["float", "fixed"])
