@@ -63,10 +63,8 @@ class FixedNeurons:
 
     def format(self) -> F.NeuronFormat:
         """The same parameters as torch's `snnpar.loihi2.formats.NeuronFormat` (for the integer evaluator)."""
-        optional = lambda x: None if x is None else torch.as_tensor(x, dtype=torch.float64)  # noqa: E731
-        return F.NeuronFormat(self.scale, self.vth, self.dv, self.du,
-                              torch.as_tensor(self.bias_mant, dtype=torch.float64), self.bias_exp,
-                              optional(self.current_bias), optional(self.recurrent_bias), self.reset_subtrahend)
+        return F.NeuronFormat(self.scale, self.vth, self.dv, self.du, _tensor(self.bias_mant), self.bias_exp,
+                              _tensor(self.current_bias), _tensor(self.recurrent_bias), self.reset_subtrahend)
 
 
 @dataclass
@@ -408,6 +406,7 @@ def _quantize_neurons(q: Quantization, node: Neurons, s: int, paper: bool) -> No
 
 
 def _tensor(x: np.ndarray | None) -> torch.Tensor | None:
+    """float64 torch values of an optional array (integers and NIR parameters are exact in float64)."""
     return None if x is None else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
