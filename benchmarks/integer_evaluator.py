@@ -1,7 +1,8 @@
 """The batched integer evaluator against Lava fixed point and against the Norse float forward, side by side.
 
 For each setting: the student (BatchNorm calibrated on random batches, workloads.py) exported to NIR, lowered
-and post-training quantised once; then, measured in this run,
+and post-training quantised once (the worst-case scale rule, or the data-calibrated one where the worst-case
+rule refuses a layer, as for snnpar-8-768); then, measured in this run,
 - the integer evaluator (`hw_sim.chip.integer_evaluator`, torch, exact integers) on a batch: images/s;
 - Lava fixed point (`hw_sim.simulator.simulation.run`) on a stream of images: wall time per image, build and
   compile included (what a user waits for), and whether its spikes equal the evaluator's on every layer;
@@ -37,6 +38,20 @@ SETTINGS = {  # (preset, image size, T, evaluator / Norse batch, Lava stream)
 }
 
 
+def deployable_quantization(graph, net, size: tuple[int, int], steps: int):
+    """The worst-case scale rule where it deploys the network, else the data-calibrated one (4 other images),
+    as a user would: `hw_sim.chip.quantize` refuses a layer the worst-case rule would cut."""
+    from hw_sim.chip.quantize import calibrate, nominal_input_range, quantize
+    from snnpar.errors import UserError
+
+    input_range = nominal_input_range(net.metadata.get("normalization")) or 1.0
+    try:
+        return "worst-case", quantize(net, input_range=input_range)
+    except UserError:
+        calibration = calibrate(graph, net, images(4, size, seed=77), T=steps)
+        return "calibrated", quantize(net, input_range=input_range, calibration=calibration)
+
+
 def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: int, repeats: int) -> list:
     from export import export_nir
     from hw_sim.chip.integer_evaluator import IntegerEvaluator, spikes_numpy
@@ -48,11 +63,12 @@ def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: 
     with tempfile.TemporaryDirectory(prefix="snnpar-bench-") as tmp:
         path = Path(tmp) / "model.nir"
         graph = export_nir(model, path)
+        rule, quant = deployable_quantization(graph, lower(graph), size, steps)
         start = time.perf_counter()
-        lava = run(path, x[:stream].numpy(), mode="fixed", progress=False)
+        lava = run(path, x[:stream].numpy(), mode="fixed", quantization=quant, progress=False)
         lava_per_image = (time.perf_counter() - start) / stream
     start = time.perf_counter()
-    evaluator = IntegerEvaluator(lower(graph), lava.quantization)
+    evaluator = IntegerEvaluator(lower(graph), quant)
     setup = time.perf_counter() - start
     same = all(np.array_equal(lava.spikes[n], s)
                for n, s in spikes_numpy(evaluator.run(x[:stream], record=True)).items())
@@ -63,7 +79,7 @@ def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: 
 
     best = time_interleaved({"evaluator": lambda: evaluator.run(x), "norse": norse}, repeats=repeats)
     evaluator_rate, norse_rate = batch / best["evaluator"].best, batch / best["norse"].best
-    return [f"{preset} {size[0]}x{size[1]} T={steps}", batch, evaluator_rate, setup, norse_rate,
+    return [f"{preset} {size[0]}x{size[1]} T={steps}", rule, batch, evaluator_rate, setup, norse_rate,
             norse_rate / evaluator_rate, stream, lava_per_image, evaluator_rate * lava_per_image, same]
 
 
@@ -84,9 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(measure(*setting, args.repeats))
         except UserError as refused:  # post-training quantisation refuses this network: say so, measure the rest
             name = f"{setting[0]} {setting[1][0]}x{setting[1][1]} T={setting[2]}"
-            rows.append([name, setting[3], f"REFUSED: {refused}", *["n/a"] * 7])
+            rows.append([name, "n/a", setting[3], f"REFUSED: {refused}", *["n/a"] * 7])
     print(format_table(
-        ["setting", "batch", "evaluator img/s", "evaluator setup s", "Norse fwd img/s", "evaluator slower than Norse x",
+        ["setting", "scale rule", "batch", "evaluator img/s", "evaluator setup s", "Norse fwd img/s", "evaluator slower than Norse x",
          "Lava stream", "Lava fixed s / image", "evaluator faster than Lava x", "Lava spikes = evaluator"], rows,
         title=f"Integer evaluator vs Lava fixed point and the Norse float32 forward, {torch.get_num_threads()} torch "
               f"threads, CPU (best of {args.repeats}; Lava: one run of a stream, build + compile included)"))

@@ -48,10 +48,13 @@ class IntegerEvaluator:
         t = lambda x: torch.tensor(np.asarray(x), dtype=DTYPE, device=self.device)  # noqa: E731
         self.weights = {n: t(quant.synapses[n].nir_weight) for n, node in net.nodes.items() if isinstance(node, Synapse)}
         self.neurons = {}
+        self.voltage_dtype = {}  # float32 where `float32_voltage` proves it exact (faster), else float64
         for name, node in net.nodes.items():
             if isinstance(node, Neurons):
                 fmt = quant.neurons[name].format()
-                self.neurons[name] = (fmt, t(fmt.bias.numpy()))
+                self.voltage_dtype[name] = (torch.float32 if A.float32_voltage(fmt, node.reset == "subtract")
+                                            else DTYPE)
+                self.neurons[name] = (fmt, t(fmt.bias.numpy()).to(self.voltage_dtype[name]))
         readout = net.readout
         self.offset = t(np.broadcast_to(readout.offset, readout.shape))
         self.units = {e.source: signal_unit(net, quant, e.source) for e in readout.inputs}
@@ -76,6 +79,9 @@ class IntegerEvaluator:
                                        2.0 ** (quant.config.input_bits + 8) if isinstance(net.nodes[e.source], Input)
                                        else 2.0 ** (MESSAGE_BITS - 1) if e.recurrent  # its source comes later
                                        else self.bound[e.source] for e in node.inputs)
+
+    def _zeros(self, batch: int, node: Neurons, dtype: torch.dtype) -> torch.Tensor:
+        return torch.zeros((batch, *node.shape), dtype=dtype, device=self.device)
 
     def _input_bound(self, syn: Synapse) -> float:
         """Largest |integer| that can reach a synapse: spikes 1, the image its bits, messages 24 (conv) / 31 bits."""
@@ -111,7 +117,7 @@ class IntegerEvaluator:
         keep = ({n for n, node in net.nodes.items() if isinstance(node, Neurons)} if record is True
                 else set(record or ()))
         B = x.shape[0]
-        state = {n: (torch.zeros((B, *node.shape), dtype=DTYPE, device=self.device),) * 2
+        state = {n: (self._zeros(B, node, DTYPE), self._zeros(B, node, self.voltage_dtype[n]))
                  for n, node in net.nodes.items() if isinstance(node, Neurons)}
         kept: dict[str, list[torch.Tensor]] = {n: [] for n in keep}
         readout: list[torch.Tensor] = []

@@ -3,7 +3,9 @@
 Values are integers held in float64 tensors: every product and partial sum below stays under 2^53 (24-bit
 state times 12-bit decays < 2^36; synapse sums are checked by the caller, `check_exact`), so float64 gives
 the exact integer result on the CPU and on CUDA (no TF32, no Winograd for float64) and BLAS can do the
-convolutions. Each primitive is the step of a lava-nc 0.10.0 fixed-point ProcessModel, to the bit.
+convolutions. The integer model keeps a value in float32 where that is proven exact too (`fits_float32`
+for a synapse's sums, `float32_voltage` for a group's v): half the memory traffic. Each primitive is the
+step of a lava-nc 0.10.0 fixed-point ProcessModel, to the bit.
 
 For QAT the same functions run on tensors that carry gradients: `exact(value, surrogate)` returns `value`
 in the forward pass and the gradient of `surrogate` in the backward pass (straight-through), and spikes
@@ -108,10 +110,12 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
     u = current if no_wrap else wrap_current(current)
     bias = fmt.bias if bias is None else bias
     if spike_fn is None and not subtract and not (u.requires_grad or v.requires_grad or bias.requires_grad):
-        # the integer model, in place on the fresh decayed v: an integer comparison; spikes in float32 (0/1)
-        v = decay(v, DECAY_UNITY - fmt.dv)
-        v += u
-        v += bias
+        # the integer model, in place on the fresh decayed v: an integer comparison; spikes in float32 (0/1).
+        # |u + bias| <= 2^23 + 2^20 is exact even in float32, so a float32 v (`float32_voltage`) rounds at most
+        # once, in v + (u + bias), and only above 2^24, where the clamp gives what the exact sum gives
+        v = v * ((DECAY_UNITY - fmt.dv) / DECAY_UNITY)
+        v.trunc_()
+        v += (u + bias).to(v.dtype)
         v.clamp_(-STATE_LIMIT + 1, STATE_LIMIT - 1)
         fired = v > fmt.vth * 2**ACTIVATION_SHIFT
         return fired.to(torch.float32), u, v.masked_fill_(fired, 0.0)
@@ -123,6 +127,14 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
     z = spike_fn((v - fmt.vth * 2**ACTIVATION_SHIFT) / (fmt.scale * 2**ACTIVATION_SHIFT))
     reset = z.detach() if detach_reset else z
     return z, u, (v - reset * fmt.reset_subtrahend if subtract else v * (1 - reset))
+
+
+def float32_voltage(fmt: NeuronFormat, subtract: bool = False) -> bool:
+    """Whether the integer model may hold v in float32 (half the memory traffic of float64) and stay exact: its
+    decay factor is 0 or a power of two, so v * factor >> 12 is an exponent shift, exact for any float32
+    integer; and the reset is to zero (`lif_step`'s integer branch, which rounds at most once)."""
+    factor = DECAY_UNITY - fmt.dv
+    return not subtract and factor & (factor - 1) == 0
 
 
 def conv(x: torch.Tensor, weight: torch.Tensor, stride, padding, dilation, groups: int,

@@ -101,8 +101,9 @@ def test_lava_cost_quick_times_one_image_and_a_pipelined_stream():
 def test_integer_evaluator_quick_equals_lava_fixed_and_reports_both_ratios():
     out = run_script("integer_evaluator.py", "--quick")
     (row,) = table_rows(out, "setting")
-    assert row[9] == "True"  # Lava fixed point's spikes equal the evaluator's on every layer
-    assert all(number(row[i]) > 0 for i in (2, 4, 5, 7, 8))
+    assert row[1] == "worst-case"  # the tiny student deploys under the worst-case scale rule
+    assert row[10] == "True"  # Lava fixed point's spikes equal the evaluator's on every layer
+    assert all(number(row[i]) > 0 for i in (3, 5, 6, 8, 9))
 
 
 def test_run_all_lists_the_five_benchmarks_and_they_exist():

@@ -27,18 +27,26 @@ def lava_step(u, v, a, du, dv, vth, bias):
 
 @pytest.mark.parametrize("du", [NO_CURRENT, 1000])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_lif_step_is_lavas_bit_accurate_lif(du, dtype):
+@pytest.mark.parametrize("voltage", [torch.float32, torch.float64])
+def test_lif_step_is_lavas_bit_accurate_lif(du, dtype, voltage):
     rng = np.random.default_rng(du)
     n, dv, vth = 4096, 2048, 3000
     bias = rng.integers(-4096, 4096, n) * 4
     fmt = NeuronFormat(1, vth, dv, du, torch.as_tensor(bias / 4, dtype=torch.float64), 2)
+    assert A.float32_voltage(fmt)  # v * 2048 >> 12: an exponent shift, so the integer model may hold v in float32
     u_ref = v_ref = np.zeros(n, dtype=np.int64)
-    u = v = torch.zeros(n, dtype=torch.float64)
+    u, v = torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=voltage)
     for step in range(6):
         a = rng.integers(-(2**18), 2**18, n) if step % 2 else rng.integers(-(2**15), 2**15, n)  # odd steps wrap u
         fired_ref, u_ref, v_ref = lava_step(u_ref, v_ref, a, du, dv, vth, bias)
         z, u, v = A.lif_step(u, v, torch.as_tensor(a, dtype=dtype), fmt)
         np.testing.assert_array_equal(z.numpy() > 0, fired_ref)
         np.testing.assert_array_equal(u.to(torch.float64).numpy(), u_ref)
-        np.testing.assert_array_equal(v.numpy(), v_ref)
+        np.testing.assert_array_equal(v.to(torch.float64).numpy(), v_ref)
     assert (np.abs(v_ref) == LIMIT - 1).any()  # some states clipped
+
+
+def test_float32_voltage_only_where_the_decay_is_a_shift_and_the_reset_to_zero():
+    fmt = lambda dv: NeuronFormat(1, 100, dv, NO_CURRENT, torch.zeros(1, dtype=torch.float64), 0)  # noqa: E731
+    assert [A.float32_voltage(fmt(dv)) for dv in (0, 2048, 3072, 4096, 1000, 1)] == [True] * 4 + [False] * 2
+    assert not A.float32_voltage(fmt(2048), subtract=True)
