@@ -63,12 +63,13 @@ def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: 
     with tempfile.TemporaryDirectory(prefix="snnpar-bench-") as tmp:
         path = Path(tmp) / "model.nir"
         graph = export_nir(model, path)
-        rule, quant = deployable_quantization(graph, lower(graph), size, steps)
+        net = lower(graph)
+        rule, quant = deployable_quantization(graph, net, size, steps)
         start = time.perf_counter()
         lava = run(path, x[:stream].numpy(), mode="fixed", quantization=quant, progress=False)
         lava_per_image = (time.perf_counter() - start) / stream
     start = time.perf_counter()
-    evaluator = IntegerEvaluator(lower(graph), quant)
+    evaluator = IntegerEvaluator(net, quant)
     setup = time.perf_counter() - start
     same = all(np.array_equal(lava.spikes[n], s)
                for n, s in spikes_numpy(evaluator.run(x[:stream], record=True)).items())

@@ -113,8 +113,7 @@ def lif_step(u: torch.Tensor, v: torch.Tensor, a: torch.Tensor, fmt: NeuronForma
         # the integer model, in place on the fresh decayed v: an integer comparison; spikes in float32 (0/1).
         # |u + bias| <= 2^23 + 2^20 is exact even in float32, so a float32 v (`float32_voltage`) rounds at most
         # once, in v + (u + bias), and only above 2^24, where the clamp gives what the exact sum gives
-        v = v * ((DECAY_UNITY - fmt.dv) / DECAY_UNITY)
-        v.trunc_()
+        v = decay(v, DECAY_UNITY - fmt.dv)
         v += (u + bias).to(v.dtype)
         v.clamp_(-STATE_LIMIT + 1, STATE_LIMIT - 1)
         fired = v > fmt.vth * 2**ACTIVATION_SHIFT
