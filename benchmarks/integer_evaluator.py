@@ -38,24 +38,21 @@ SETTINGS = {  # (preset, image size, T, evaluator / Norse batch, Lava stream)
 }
 
 
-def deployable_quantization(graph, net, size: tuple[int, int], steps: int):
-    """The worst-case scale rule where it deploys the network, else the data-calibrated one (4 other images),
-    as a user would: `hw_sim.chip.quantize` refuses a layer the worst-case rule would cut."""
-    from hw_sim.chip.quantize import calibrate, nominal_input_range, quantize
+def deployable_quantization(model, normalization: dict | None, size: tuple[int, int]):
+    """The network and formats `snnpar eval --backend loihi2-fixed` deploys (`hw_sim.chip.deployment`): the
+    worst-case scale rule, or where it refuses a layer the data-calibrated one (4 other images)."""
+    from hw_sim.chip.deployment import deployed_network
     from snnpar.errors import UserError
 
-    input_range = nominal_input_range(net.metadata.get("normalization")) or 1.0
     try:
-        return "worst-case", quantize(net, input_range=input_range)
+        return "worst-case", *deployed_network(model, normalization)
     except UserError:
-        calibration = calibrate(graph, net, images(4, size, seed=77), T=steps)
-        return "calibrated", quantize(net, input_range=input_range, calibration=calibration)
+        return "calibrated", *deployed_network(model, normalization, calibration_images=images(4, size, seed=77))
 
 
 def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: int, repeats: int) -> list:
     from export import export_nir
     from hw_sim.chip.integer_evaluator import IntegerEvaluator, spikes_numpy
-    from hw_sim.simulator.lowering import lower
     from hw_sim.simulator.simulation import run
 
     model = calibrate_batchnorm(student(preset, size, steps), size, batches=1, batch=2)
@@ -63,8 +60,7 @@ def measure(preset: str, size: tuple[int, int], steps: int, batch: int, stream: 
     with tempfile.TemporaryDirectory(prefix="snnpar-bench-") as tmp:
         path = Path(tmp) / "model.nir"
         graph = export_nir(model, path)
-        net = lower(graph)
-        rule, quant = deployable_quantization(graph, net, size, steps)
+        rule, net, quant = deployable_quantization(model, graph.metadata.get("normalization"), size)
         start = time.perf_counter()
         lava = run(path, x[:stream].numpy(), mode="fixed", quantization=quant, progress=False)
         lava_per_image = (time.perf_counter() - start) / stream
